@@ -1,0 +1,53 @@
+"""The ``vanilla-nn`` command: a thin dispatcher over ``vanilla_nn.commands.<name>``.
+
+Each command module defines ``add_arguments(parser)`` and ``run(args) -> int`` and keeps its module-level
+imports light (NumPy at most), so ``vanilla-nn --help`` stays fast; heavy or optional packages are
+imported inside ``run``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+# name -> one-line help; the module is vanilla_nn.commands.<name>
+COMMANDS: dict[str, str] = {}
+
+
+def _available_commands() -> dict[str, str]:
+    found = {}
+    for name, summary in COMMANDS.items():
+        try:
+            importlib.import_module(f"vanilla_nn.commands.{name}")
+        except ModuleNotFoundError:
+            continue
+        found[name] = summary
+    return found
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vanilla-nn",
+        description="Neural-network operations in plain NumPy, proven against PyTorch and TensorFlow.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name, summary in _available_commands().items():
+        module = importlib.import_module(f"vanilla_nn.commands.{name}")
+        command_parser = sub.add_parser(name, help=summary, description=module.__doc__)
+        module.add_arguments(command_parser)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 2
+    module = importlib.import_module(f"vanilla_nn.commands.{args.command}")
+    return int(module.run(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Subcommands of the ``vanilla-nn`` command line, one module each."""

@@ -1,0 +1,272 @@
+"""Argument normalisation and validation shared by the fast path and the loop reference.
+
+Every public op calls one of the ``*_spec`` functions first. They check every argument, raise a
+``ValueError``/``TypeError`` that names the argument, its value and the shapes involved, and return a frozen
+spec with everything normalised to one tuple entry per spatial dimension. No array work happens before
+the checks pass.
+
+Notation: ``d`` spatial dims; input ``(N, C_in, *S)``; conv weight ``(C_out, C_in / groups, *K)``;
+transposed-conv weight ``(C_in, C_out / groups, *K)``; output ``(N, C_out, *O)``.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+Pads = tuple[tuple[int, int], ...]
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def ntuple(value: Any, n: int, name: str, *, minimum: int = 0) -> tuple[int, ...]:
+    """Return ``value`` as ``n`` ints, each ``>= minimum``: an int is repeated, a sequence must have length n."""
+    if _is_int(value):
+        items = (int(value),) * n
+    elif isinstance(value, (tuple, list)) and all(_is_int(v) for v in value):
+        if len(value) != n:
+            raise ValueError(f"{name}={value!r} must have {n} entries, one per spatial dimension, "
+                             f"not {len(value)}")
+        items = tuple(int(v) for v in value)
+    else:
+        raise TypeError(f"{name}={value!r} must be an int or a tuple of {n} ints")
+    if any(v < minimum for v in items):
+        raise ValueError(f"{name}={value!r} must be >= {minimum} in every dimension")
+    return items
+
+
+def as_float_array(value: Any, name: str) -> np.ndarray:
+    """Return ``value`` as an ndarray of float32 or float64 without copying; anything else is a TypeError."""
+    array = value if isinstance(value, np.ndarray) else np.asarray(value)
+    if array.dtype not in FLOAT_DTYPES:
+        raise TypeError(f"{name} has dtype {array.dtype}; vanilla_nn computes in float32 or float64 only "
+                        f"- convert it first, e.g. {name}.astype(np.float64)")
+    return array
+
+
+def result_dtype(*arrays: np.ndarray | None) -> np.dtype:
+    """The dtype NumPy's promotion gives to the arrays that are not None."""
+    return np.result_type(*[a for a in arrays if a is not None])
+
+
+def normalize_pads(padding: Any, n: int, name: str = "padding") -> Pads:
+    """Pads as one ``(before, after)`` pair per dim from an int, n ints or n pairs (no strings here)."""
+    if _is_int(padding):
+        if padding < 0:
+            raise ValueError(f"{name}={padding!r} must be >= 0")
+        return ((int(padding), int(padding)),) * n
+    if isinstance(padding, (tuple, list)) and len(padding) == n and all(
+        isinstance(p, (tuple, list)) for p in padding
+    ):
+        pairs = []
+        for pair in padding:
+            if len(pair) != 2 or not all(_is_int(v) for v in pair):
+                raise TypeError(f"{name}={padding!r}: each per-dimension entry must be an int or a "
+                                f"(before, after) pair of ints")
+            pairs.append((int(pair[0]), int(pair[1])))
+        if any(v < 0 for pair in pairs for v in pair):
+            raise ValueError(f"{name}={padding!r} must be >= 0 everywhere")
+        return tuple(pairs)
+    if isinstance(padding, (tuple, list)) and any(isinstance(p, (tuple, list)) for p in padding):
+        raise ValueError(f"{name}={padding!r} must have {n} (before, after) pairs, one per spatial "
+                         f"dimension, not {len(padding)} entries")
+    symmetric = ntuple(padding, n, name)
+    return tuple((p, p) for p in symmetric)
+
+
+def same_pads(in_size: tuple[int, ...], kernel: tuple[int, ...], stride: tuple[int, ...],
+              dilation: tuple[int, ...]) -> Pads:
+    """'same' padding: PyTorch's rule at stride 1, TensorFlow's SAME at stride > 1.
+
+    Output ``O = ceil(S / s)``; total pad ``max(0, (O - 1) * s + d * (K - 1) + 1 - S)``; the odd pixel goes
+    at the end (after). At stride 1 this is PyTorch's ``d * (K - 1)`` split the same way.
+    """
+    pads = []
+    for size, k, s, d in zip(in_size, kernel, stride, dilation):
+        out = -(-size // s)
+        total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
+        pads.append((total // 2, total - total // 2))
+    return tuple(pads)
+
+
+def conv_output_size(size: int, k: int, s: int, d: int, pad: tuple[int, int]) -> int:
+    """``O = floor((S + p_before + p_after - d * (K - 1) - 1) / s) + 1``."""
+    return (size + pad[0] + pad[1] - d * (k - 1) - 1) // s + 1
+
+
+def _shape(array: np.ndarray) -> str:
+    return str(tuple(array.shape))
+
+
+@dataclass(frozen=True)
+class ConvSpec:
+    """Everything a convolution (or its transpose) needs, normalised to one entry per spatial dim.
+
+    For a convolution ``in_spatial`` is ``S`` and ``out_spatial`` is ``O``. For a transposed convolution
+    the roles are the adjoint's: ``in_spatial`` is its input's spatial shape, ``out_spatial`` its output's,
+    and ``frame`` the uncropped scatter frame ``(S - 1) * s + d * (K - 1) + 1 + output_padding``.
+    """
+
+    ndim: int
+    batched: bool
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: Pads
+    groups: int
+    padding_mode: str
+    kernel: tuple[int, ...]
+    in_spatial: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    out_channels: int
+    dtype: np.dtype
+    output_padding: tuple[int, ...] = ()
+    frame: tuple[int, ...] = ()
+
+
+def _check_ranks(op: str, x: np.ndarray, w: np.ndarray, ndim: int) -> bool:
+    """Check ``input`` is (N, C, *S) or unbatched (C, *S) and ``weight`` is (C0, C1, *K); return batched."""
+    if w.ndim != ndim + 2:
+        raise ValueError(f"{op}: weight must have {ndim + 2} dims (out/in channels and {ndim} kernel dims), "
+                         f"got weight.shape={_shape(w)}")
+    if x.ndim not in (ndim + 1, ndim + 2):
+        raise ValueError(f"{op}: input must have {ndim + 2} dims (N, C, {ndim} spatial) or {ndim + 1} "
+                         f"unbatched, got input.shape={_shape(x)}")
+    if any(k < 1 for k in w.shape[2:]):
+        raise ValueError(f"{op}: every kernel size must be >= 1, got weight.shape={_shape(w)}")
+    return x.ndim == ndim + 2
+
+
+def _check_groups(op: str, groups: Any) -> int:
+    if not _is_int(groups):
+        raise TypeError(f"{op}: groups={groups!r} must be an int")
+    if groups < 1:
+        raise ValueError(f"{op}: groups={groups!r} must be >= 1")
+    return int(groups)
+
+
+def _check_bias(op: str, bias: np.ndarray | None, channels: int, w: np.ndarray) -> None:
+    if bias is not None and bias.shape != (channels,):
+        raise ValueError(f"{op}: bias.shape={_shape(bias)} must be ({channels},), one value per output "
+                         f"channel of weight.shape={_shape(w)}")
+
+
+def conv_spec(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+              dilation: Any, groups: Any, padding_mode: str) -> tuple[ConvSpec, np.ndarray, np.ndarray,
+                                                                      np.ndarray | None]:
+    """Validate a convolution's arguments; return its spec and the inputs as float arrays."""
+    x = as_float_array(input, "input")
+    w = as_float_array(weight, "weight")
+    b = None if bias is None else as_float_array(bias, "bias")
+    batched = _check_ranks(op, x, w, ndim)
+    groups = _check_groups(op, groups)
+    c_in = x.shape[1 if batched else 0]
+    c_out = w.shape[0]
+    if c_out % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the output channels, weight.shape={_shape(w)}")
+    if c_in != w.shape[1] * groups:
+        raise ValueError(f"{op}: input has {c_in} channels but weight.shape[1] * groups = {w.shape[1]} * "
+                         f"{groups} = {w.shape[1] * groups} (input.shape={_shape(x)}, weight.shape={_shape(w)})")
+    _check_bias(op, b, c_out, w)
+    stride = ntuple(stride, ndim, "stride", minimum=1)
+    dilation = ntuple(dilation, ndim, "dilation", minimum=1)
+    if padding_mode not in PADDING_MODES:
+        raise ValueError(f"{op}: padding_mode={padding_mode!r} must be one of {PADDING_MODES}")
+    kernel = tuple(w.shape[2:])
+    spatial = tuple(x.shape[-ndim:])
+    if isinstance(padding, str):
+        if padding == "valid":
+            pads: Pads = ((0, 0),) * ndim
+        elif padding == "same":
+            pads = same_pads(spatial, kernel, stride, dilation)
+        else:
+            raise ValueError(f"{op}: padding={padding!r} must be 'valid', 'same', an int, {ndim} ints or "
+                             f"{ndim} (before, after) pairs")
+    else:
+        pads = normalize_pads(padding, ndim)
+    for axis, (size, (lo, hi)) in enumerate(zip(spatial, pads)):
+        if padding_mode == "reflect" and max(lo, hi) >= size:
+            raise ValueError(f"{op}: padding={padding!r} with padding_mode='reflect' must be smaller than "
+                             f"the input in every dim; spatial dim {axis} has size {size} "
+                             f"(input.shape={_shape(x)})")
+        if padding_mode == "circular" and max(lo, hi) > size:
+            raise ValueError(f"{op}: padding={padding!r} with padding_mode='circular' must not exceed the "
+                             f"input size; spatial dim {axis} has size {size} (input.shape={_shape(x)})")
+    for axis, (size, k, d, (lo, hi)) in enumerate(zip(spatial, kernel, dilation, pads)):
+        if d * (k - 1) + 1 > size + lo + hi:
+            raise ValueError(f"{op}: the dilated kernel ({d} * ({k} - 1) + 1 = {d * (k - 1) + 1}) is larger "
+                             f"than the padded input ({size} + {lo} + {hi} = {size + lo + hi}) in spatial dim "
+                             f"{axis} (input.shape={_shape(x)}, weight.shape={_shape(w)}, padding={padding!r}, "
+                             f"dilation={dilation})")
+    out = tuple(conv_output_size(*args) for args in zip(spatial, kernel, stride, dilation, pads))
+    spec = ConvSpec(ndim, batched, stride, dilation, pads, groups, padding_mode, kernel, spatial, out,
+                    c_out, result_dtype(x, w, b))
+    return spec, x, w, b
+
+
+def conv_transpose_spec(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+                        output_padding: Any, groups: Any, dilation: Any) -> tuple[
+                            ConvSpec, np.ndarray, np.ndarray, np.ndarray | None]:
+    """Validate a transposed convolution's arguments; return its spec and the inputs as float arrays.
+
+    Output size per dim: ``O = (S - 1) * s - p_before - p_after + d * (K - 1) + output_padding + 1``.
+    """
+    x = as_float_array(input, "input")
+    w = as_float_array(weight, "weight")
+    b = None if bias is None else as_float_array(bias, "bias")
+    batched = _check_ranks(op, x, w, ndim)
+    groups = _check_groups(op, groups)
+    c_in = x.shape[1 if batched else 0]
+    if c_in != w.shape[0]:
+        raise ValueError(f"{op}: input has {c_in} channels but the transposed-conv weight (C_in, C_out / "
+                         f"groups, *K) has weight.shape[0] = {w.shape[0]} (input.shape={_shape(x)}, "
+                         f"weight.shape={_shape(w)})")
+    if c_in % groups:
+        raise ValueError(f"{op}: groups={groups} must divide the input channels, input.shape={_shape(x)}")
+    c_out = w.shape[1] * groups
+    _check_bias(op, b, c_out, w)
+    stride = ntuple(stride, ndim, "stride", minimum=1)
+    dilation = ntuple(dilation, ndim, "dilation", minimum=1)
+    if isinstance(padding, str):
+        raise ValueError(f"{op}: padding={padding!r}: a transposed convolution takes an int, {ndim} ints or "
+                         f"{ndim} (before, after) pairs, not a string")
+    pads = normalize_pads(padding, ndim)
+    output_padding = ntuple(output_padding, ndim, "output_padding")
+    for axis, (op_, s, d) in enumerate(zip(output_padding, stride, dilation)):
+        if op_ >= max(s, d):
+            raise ValueError(f"{op}: output_padding={output_padding} must be smaller than either stride="
+                             f"{stride} or dilation={dilation} in every dim (fails in spatial dim {axis})")
+    kernel = tuple(w.shape[2:])
+    spatial = tuple(x.shape[-ndim:])
+    frame = tuple((size - 1) * s + d * (k - 1) + 1 + op_
+                  for size, k, s, d, op_ in zip(spatial, kernel, stride, dilation, output_padding))
+    out = tuple(f - lo - hi for f, (lo, hi) in zip(frame, pads))
+    if any(o < 1 for o in out):
+        raise ValueError(f"{op}: padding={padding!r} leaves an empty output {out} (input.shape={_shape(x)}, "
+                         f"weight.shape={_shape(w)}, stride={stride}, dilation={dilation}, "
+                         f"output_padding={output_padding})")
+    spec = ConvSpec(ndim, batched, stride, dilation, pads, groups, "zeros", kernel, spatial, out, c_out,
+                    result_dtype(x, w, b), output_padding, frame)
+    return spec, x, w, b
+
+
+def check_grad_output(op: str, grad_output: Any, spec: ConvSpec, batch: int | None) -> np.ndarray:
+    """``grad_output`` must be a float array shaped like the forward's output."""
+    gy = as_float_array(grad_output, "grad_output")
+    expected = ((batch,) if spec.batched else ()) + (spec.out_channels,) + spec.out_spatial
+    if gy.shape != expected:
+        raise ValueError(f"{op}: grad_output.shape={_shape(gy)} must equal the forward output's shape "
+                         f"{expected}")
+    return gy
+
+
+def prod(values: tuple[int, ...]) -> int:
+    return math.prod(values)
