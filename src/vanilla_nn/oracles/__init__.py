@@ -2,8 +2,8 @@
 
 >>> from vanilla_nn.oracles import get_oracle
 >>> torch_oracle = get_oracle("torch")                       # doctest: +SKIP
->>> result = torch_oracle.run("conv2d", [x, w, b], {"stride": 2}, grad_output=gy)   # doctest: +SKIP
->>> result.output, result.grads                            # (output, (grad_x, grad_w, grad_b))  # doctest: +SKIP
+>>> result = torch_oracle.run("conv2d", [x, w, b], {"stride": 2}, grad_output=gy)  # doctest: +SKIP
+>>> result.output, result.grads  # y and (grad_x, grad_w, grad_b)                # doctest: +SKIP
 
 The frameworks are optional extras, imported only when an oracle is asked for: a missing one raises
 :class:`OracleUnavailable` whose message names the extra to install. Options a framework lacks raise

@@ -68,7 +68,7 @@ class Oracle:
 
     def run(self, op: str, arrays: Sequence[np.ndarray | None], options: dict[str, Any] | None = None,
             grad_output: np.ndarray | None = None) -> OracleResult:
-        """The framework's forward of ``op`` and, if ``grad_output`` is given, the gradients of every array."""
+        """The framework's forward of ``op``; with ``grad_output``, also the gradient of every array."""
         raise NotImplementedError
 
     def init_params(self, op: str, in_channels: int, out_channels: int, kernel_size: tuple[int, ...],
@@ -121,7 +121,7 @@ def tensorflow_same_pairs(in_size: Sequence[int], kernel: Sequence[int], stride:
                           dilation: Sequence[int]) -> Pairs:
     """TensorFlow's SAME: out = ceil(in / s), total = max(0, (out - 1) s + d (k - 1) + 1 - in), odd at end."""
     pairs = []
-    for size, k, s, d in zip(in_size, kernel, stride, dilation):
+    for size, k, s, d in zip(in_size, kernel, stride, dilation, strict=True):
         out = math.ceil(size / s)
         total = max(0, (out - 1) * s + d * (k - 1) + 1 - size)
         pairs.append((total // 2, total - total // 2))

@@ -78,7 +78,7 @@ def _channels_first(x: Any, n: int) -> Any:
 
 
 def _kernel_last(weight: Any, n: int) -> Any:
-    """PyTorch ``(A, B, *K)`` -> TensorFlow ``(*K, B, A)``: HWIO for a conv, HW-out-in for a transposed one."""
+    """PyTorch ``(A, B, *K)`` -> TensorFlow ``(*K, B, A)``: HWIO for a conv, HW-out-in when transposed."""
     return tf.transpose(weight, [*range(2, n + 2), 1, 0])
 
 
@@ -151,10 +151,10 @@ def conv_transpose(op: str, input: Any, weight: Any, bias: Any = None, stride: A
     # below the stride is fine; output_padding >= stride (allowed when dilation is larger) adds positions no
     # tap reaches, which are zero before the bias, so they are appended as zeros.
     natural = [(size - 1) * s + d * (k - 1) + 1 + (e if e < s else 0)
-               for size, s, d, k, e in zip(x.shape[1:-1], stride, dilation, kernel, extra)]
+               for size, s, d, k, e in zip(x.shape[1:-1], stride, dilation, kernel, extra, strict=True)]
     y = tf.nn.conv_transpose(x, w, [x.shape[0], *natural, weight.shape[1]], strides=list(stride),
                              padding="VALID", dilations=list(dilation))
-    appended = [e if e >= s else 0 for s, e in zip(stride, extra)]
+    appended = [e if e >= s else 0 for s, e in zip(stride, extra, strict=True)]
     if any(appended):
         y = tf.pad(y, [[0, 0], *[[0, a] for a in appended], [0, 0]])
     y = _crop(y, pad_pairs(padding, n))
@@ -165,7 +165,8 @@ def conv_transpose(op: str, input: Any, weight: Any, bias: Any = None, stride: A
 
 
 @register("unfold")
-def unfold(op: str, input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Any:
+def unfold(op: str, input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+           stride: Any = 1) -> Any:
     n = len(input.shape) - 2
     kernel, dilation, stride = ints(kernel_size, n), ints(dilation, n), ints(stride, n)
     x = tf.pad(_channels_last(input, n), [[0, 0], *map(list, pad_pairs(padding, n)), [0, 0]])
@@ -201,7 +202,7 @@ _LAYERS = {
 
 
 class TensorFlowOracle(Oracle):
-    """TensorFlow (CPU) as the oracle: ``tf.nn`` forward with layout translation, ``GradientTape`` backward."""
+    """TensorFlow (CPU) as the oracle: ``tf.nn`` forward, translated layouts, ``GradientTape`` backward."""
 
     name = "tensorflow"
     framework = "TensorFlow"
@@ -228,7 +229,8 @@ class TensorFlowOracle(Oracle):
             upstream = tf.constant(to_numpy_input(grad_output), dtype=output.dtype)
             grads = tape.gradient(output, present, output_gradients=upstream,
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
-        except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError, tf.errors.AbortedError) as error:
+        except (tf.errors.UnimplementedError, tf.errors.InvalidArgumentError,
+                tf.errors.AbortedError) as error:
             message = str(error).splitlines()[0] if str(error) else type(error).__name__
             if any(phrase in message for phrase in _UNSUPPORTED_PHRASES):
                 raise _not_supported(f"{op}: {message}") from error

@@ -84,7 +84,8 @@ def conv(op: str, input: Any, weight: Any, bias: Any = None, stride: Any = 1, pa
             native = 0
     with warnings.catch_warnings():  # 'same' with an even kernel: PyTorch warns that it pads a copy
         warnings.simplefilter("ignore", UserWarning)
-        output = function(input, weight, bias, stride=stride, padding=native, dilation=dilation, groups=groups)
+        output = function(input, weight, bias, stride=stride, padding=native, dilation=dilation,
+                          groups=groups)
     return output.squeeze(0) if unbatched else output
 
 
@@ -118,7 +119,8 @@ def _spatial_rank_of_unfold(op: str, n: int) -> int:
 
 
 @register("unfold")
-def unfold(op: str, input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> Any:
+def unfold(op: str, input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+           stride: Any = 1) -> Any:
     n = _spatial_rank_of_unfold(op, input.dim() - 2)
     kernel, dilation, stride, pairs = _as_2d(n, kernel_size, dilation, stride, pad_pairs(padding, n))
     x = input.unsqueeze(2) if n == 1 else input
@@ -132,7 +134,7 @@ def fold(op: str, input: Any, output_size: Any, kernel_size: Any, dilation: Any 
     n = _spatial_rank_of_unfold(op, 2 if isinstance(output_size, int) else len(output_size))
     size = ints(output_size, n)
     kernel, dilation, stride, pairs = _as_2d(n, kernel_size, dilation, stride, pad_pairs(padding, n))
-    padded = tuple(s + lo + hi for s, (lo, hi) in zip(((1,) + size) if n == 1 else size, pairs))
+    padded = tuple(s + lo + hi for s, (lo, hi) in zip(((1,) + size) if n == 1 else size, pairs, strict=True))
     output = _crop(tnf.fold(input, padded, kernel, dilation=dilation, padding=0, stride=stride), pairs)
     return output.squeeze(2) if n == 1 else output
 
@@ -187,6 +189,7 @@ class TorchOracle(Oracle):
         if op not in _LAYERS:
             raise NotSupportedByOracle(f"not supported by PyTorch: no layer initialiser for {op!r}")
         torch.manual_seed(seed)
-        layer = getattr(torch.nn, _LAYERS[op])(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
+        layer_class = getattr(torch.nn, _LAYERS[op])
+        layer = layer_class(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
         weight = layer.weight.detach().double().numpy().copy()
         return weight, None if layer.bias is None else layer.bias.detach().double().numpy().copy()
