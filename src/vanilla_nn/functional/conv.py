@@ -1,0 +1,350 @@
+"""Convolution and transposed convolution over any number of spatial dims, with hand-derived backward.
+
+Notation (per spatial dim where it applies): batch ``N``; input channels ``C_in``, output channels
+``C_out``; ``G`` groups, ``C_in / G`` and ``C_out / G`` channels per group; input ``S``, padded input
+``Sp = S + p_before + p_after``, kernel ``K``, output ``O``; stride ``s``, dilation ``d``; ``P = prod(O)``.
+
+Forward (cross-correlation, as in PyTorch), with ``xp`` the padded input and ``g`` the group of ``co``:
+
+    y[n, co, o] = b[co] + sum_{ci in group g, k} xp[n, ci, o*s + k*d] * w[co, ci - g*C_in/G, k]
+
+Backward, by the chain rule on that one formula:
+
+    grad_b[co]     = sum_{n, o} gy[n, co, o]
+    grad_w[co,c,k] = sum_{n, o} gy[n, co, o] * xp[n, g*C_in/G + c, o*s + k*d]
+    grad_xp[n,ci,q]= sum_{co in g, o, k : o*s + k*d = q} gy[n, co, o] * w[co, c, k]
+
+and ``grad_x`` is ``grad_xp`` pulled back through the padding (:mod:`.padding`). In matrix form the
+forward is one GEMM of the im2col matrix ``(N*P, C_in/G * prod(K))`` per group with the weight
+``(C_in/G * prod(K), C_out/G)``; ``grad_w`` is the GEMM of ``gy``'s transpose with the same matrix;
+``grad_xp`` is the GEMM ``gy @ w`` followed by col2im, the adjoint of im2col.
+
+A transposed convolution is the adjoint of a convolution's input map: its forward is exactly the
+convolution's ``grad_xp`` computation (GEMM + col2im into a frame of size
+``(S - 1)*s + d*(K - 1) + 1 + output_padding``, then cropped by the padding), and its backward is a
+convolution of the zero-padded ``grad_output``. One core serves both, in every rank.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from ._args import ConvSpec, check_grad_output, conv_spec, conv_transpose_spec
+from .padding import pad_spatial, pad_spatial_backward
+from .windows import col2im, im2col
+
+__all__ = [
+    "conv_nd", "conv_nd_backward", "conv_transpose_nd", "conv_transpose_nd_backward",
+    "conv1d", "conv2d", "conv3d", "conv1d_backward", "conv2d_backward", "conv3d_backward",
+    "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
+    "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
+]
+
+
+# ----------------------------------------------------------------------------------------------------------
+# The core: correlation of an already padded input, and its two adjoints. Arrays are batched (N, C, *S).
+# ----------------------------------------------------------------------------------------------------------
+
+def _grouped_rows(a: np.ndarray, groups: int) -> np.ndarray:
+    """``(N, C, *O)`` -> ``(G, N*P, C/G)``: channels-last rows per group (a view where the layout allows)."""
+    rows = np.moveaxis(a, 1, -1).reshape(-1, groups, a.shape[1] // groups)
+    return rows.transpose(1, 0, 2)
+
+
+def _grouped_cols(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
+                  dilation: tuple[int, ...], out_spatial: tuple[int, ...], groups: int) -> np.ndarray:
+    """The im2col matrix per group: ``(G, N*P, C_in/G * prod(K))``."""
+    cols = im2col(xp, kernel, stride, dilation, out_spatial)
+    batch_positions = xp.shape[0] * math.prod(out_spatial)
+    return cols.reshape(batch_positions, groups, -1).transpose(1, 0, 2)
+
+
+def correlate(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...],
+              groups: int, out_spatial: tuple[int, ...]) -> np.ndarray:
+    """``y[n, co, o] = sum_{ci, k} xp[n, ci, o*s + k*d] * w[co, ci, k]`` per group; ``(N, C_out, *O)``.
+
+    The result is channels-last in memory (an ``(N, C_out, *O)`` view of an ``(N, *O, C_out)`` array).
+    """
+    kernel = w.shape[2:]
+    c_out = w.shape[0]
+    cols = _grouped_cols(xp, kernel, stride, dilation, out_spatial, groups)  # (G, NP, CgK)
+    w_mat = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)  # (G, CgK, C_out/G)
+    y = np.empty((xp.shape[0], *out_spatial, c_out), dtype=np.result_type(xp, w))
+    np.matmul(cols, w_mat, out=y.reshape(-1, groups, c_out // groups).transpose(1, 0, 2))
+    return np.moveaxis(y, -1, 1)
+
+
+def correlate_input_grad(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[int, ...],
+                         stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
+    """Adjoint of :func:`correlate` in ``xp``: ``gy (N, C_out, *O)`` -> ``grad_xp (N, C_in, *Sp)``."""
+    kernel = w.shape[2:]
+    c_out, c_in_group = w.shape[:2]
+    out_spatial = gy.shape[2:]
+    gy_rows = _grouped_rows(gy, groups)  # (G, NP, C_out/G)
+    w_mat = w.reshape(groups, c_out // groups, -1)  # (G, C_out/G, CgK)
+    dcols = np.empty((gy.shape[0], *out_spatial, groups, w_mat.shape[2]), dtype=np.result_type(gy, w))
+    np.matmul(gy_rows, w_mat, out=dcols.reshape(-1, groups, w_mat.shape[2]).transpose(1, 0, 2))
+    dcols = dcols.reshape(gy.shape[0], *out_spatial, groups * c_in_group, *kernel)
+    return col2im(dcols, frame_spatial, stride, dilation)
+
+
+def correlate_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
+                          dilation: tuple[int, ...], groups: int) -> np.ndarray:
+    """Adjoint of :func:`correlate` in ``w``: ``grad_w[co, c, k] = sum_{n, o} gy[n, co, o] xp[n, c, o*s+k*d]``."""
+    out_spatial = gy.shape[2:]
+    cols = _grouped_cols(xp, kernel, stride, dilation, out_spatial, groups)  # (G, NP, CgK)
+    gy_rows = _grouped_rows(gy, groups)  # (G, NP, C_out/G)
+    grad_w = np.matmul(gy_rows.transpose(0, 2, 1), cols)  # (G, C_out/G, CgK)
+    return grad_w.reshape(gy.shape[1], xp.shape[1] // groups, *kernel)
+
+
+def _bias_grad(gy: np.ndarray) -> np.ndarray:
+    return gy.sum(axis=(0, *range(2, gy.ndim)))
+
+
+def _add_bias(y: np.ndarray, b: np.ndarray | None) -> np.ndarray:
+    if b is not None:
+        y += b.reshape(-1, *([1] * (y.ndim - 2)))
+    return y
+
+
+def _batched(a: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return a if spec.batched else a[None]
+
+
+def _unbatched(a: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return a if spec.batched else a[0]
+
+
+def _cast(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
+    return None if a is None else a.astype(dtype, copy=False)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Convolution
+# ----------------------------------------------------------------------------------------------------------
+
+def _conv(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+          dilation: Any, groups: Any, padding_mode: str) -> np.ndarray:
+    spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x, w, b = (_cast(a, spec.dtype) for a in (x, w, b))
+    xp = pad_spatial(_batched(x, spec), spec.pads, spec.padding_mode)
+    y = correlate(xp, w, spec.stride, spec.dilation, spec.groups, spec.out_spatial)
+    return _unbatched(_add_bias(y, b), spec)
+
+
+def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any, bias: Any, stride: Any,
+                   padding: Any, dilation: Any, groups: Any, padding_mode: str) -> tuple[
+                       np.ndarray, np.ndarray, np.ndarray | None]:
+    spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
+    dtype = spec.dtype
+    xp = pad_spatial(_batched(x.astype(dtype, copy=False), spec), spec.pads, spec.padding_mode)
+    gy = _batched(gy.astype(dtype, copy=False), spec)
+    w_c = w.astype(dtype, copy=False)
+    grad_xp = correlate_input_grad(gy, w_c, xp.shape[2:], spec.stride, spec.dilation, spec.groups)
+    grad_x = pad_spatial_backward(grad_xp, spec.pads, spec.padding_mode)
+    grad_w = correlate_weight_grad(xp, gy, spec.kernel, spec.stride, spec.dilation, spec.groups)
+    grad_b = None if b is None else _bias_grad(gy).astype(b.dtype, copy=False)
+    return (_unbatched(grad_x, spec).astype(x.dtype, copy=False), grad_w.astype(w.dtype, copy=False), grad_b)
+
+
+def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
+            groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
+    """N-d convolution (cross-correlation); the rank is ``weight.ndim - 2``. See :func:`conv2d`."""
+    ndim = np.ndim(weight) - 2
+    return _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
+                     padding: Any = 0, dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros"):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_nd`."""
+    ndim = np.ndim(weight) - 2
+    return _conv_backward(f"conv{ndim}d", ndim, grad_output, input, weight, bias, stride, padding, dilation,
+                          groups, padding_mode)
+
+
+def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """1-d convolution: input ``(N, C_in, L)``, weight ``(C_out, C_in/groups, K)`` -> ``(N, C_out, L_out)``.
+
+    Arguments as :func:`conv2d`, with one value per spatial dim.
+    """
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """2-d convolution (cross-correlation), PyTorch's ``torch.nn.functional.conv2d`` in NumPy.
+
+    Args:
+        input: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``, float32 or float64.
+        weight: ``(C_out, C_in / groups, KH, KW)``.
+        bias: ``(C_out,)`` or None.
+        stride, dilation: int or one int per spatial dim, each >= 1.
+        padding: int, one int per dim, one ``(before, after)`` pair per dim, ``"valid"`` or ``"same"``
+            (PyTorch's rule at stride 1; TensorFlow's SAME at stride > 1: ``OH = ceil(H / stride)``).
+        groups: ``C_in`` and ``C_out`` split into this many independent groups (``C_in`` = depthwise).
+        padding_mode: ``"zeros"``, ``"reflect"``, ``"replicate"`` or ``"circular"``.
+
+    Returns:
+        ``(N, C_out, OH, OW)`` with ``OH = floor((H + p_top + p_bottom - dH*(KH-1) - 1) / sH) + 1``,
+        in the promoted dtype of the arguments.
+
+    Raises:
+        TypeError, ValueError: on any invalid argument, naming it and the shapes.
+
+    Example:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.ones((1, 1, 4, 4)); w = np.ones((1, 1, 3, 3))
+        >>> F.conv2d(x, w, padding=1)[0, 0]
+        array([[4., 6., 6., 4.],
+               [6., 9., 9., 6.],
+               [6., 9., 9., 6.],
+               [4., 6., 6., 4.]])
+    """
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
+    """3-d convolution: input ``(N, C_in, D, H, W)``, weight ``(C_out, C_in/groups, KD, KH, KW)``.
+
+    Arguments as :func:`conv2d`, with one value per spatial dim.
+    """
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+
+
+def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                    padding_mode="zeros"):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv1d`; see :func:`conv2d_backward`."""
+    return _conv_backward("conv1d", 1, grad_output, input, weight, bias, stride, padding, dilation, groups,
+                          padding_mode)
+
+
+def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                    padding_mode="zeros"):
+    """Gradients of :func:`conv2d` for an upstream gradient ``grad_output`` shaped like its output.
+
+    Returns ``(grad_input, grad_weight, grad_bias)``, each shaped and typed like its argument;
+    ``grad_bias`` is None when ``bias`` is None. ``grad_input`` is a transposed convolution of
+    ``grad_output`` (pulled back through the padding mode), ``grad_weight`` a correlation of the padded
+    input with ``grad_output``, ``grad_bias`` the sum of ``grad_output`` over batch and space.
+    """
+    return _conv_backward("conv2d", 2, grad_output, input, weight, bias, stride, padding, dilation, groups,
+                          padding_mode)
+
+
+def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
+                    padding_mode="zeros"):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv3d`; see :func:`conv2d_backward`."""
+    return _conv_backward("conv3d", 3, grad_output, input, weight, bias, stride, padding, dilation, groups,
+                          padding_mode)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Transposed convolution
+# ----------------------------------------------------------------------------------------------------------
+
+def _crop(frame: np.ndarray, spec: ConvSpec) -> np.ndarray:
+    return frame[(Ellipsis, *(slice(lo, f - hi) for f, (lo, hi) in zip(spec.frame, spec.pads)))]
+
+
+def _conv_transpose(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
+                    output_padding: Any, groups: Any, dilation: Any) -> np.ndarray:
+    spec, x, w, b = conv_transpose_spec(op, ndim, input, weight, bias, stride, padding, output_padding,
+                                        groups, dilation)
+    x, w, b = (_cast(a, spec.dtype) for a in (x, w, b))
+    frame = correlate_input_grad(_batched(x, spec), w, spec.frame, spec.stride, spec.dilation, spec.groups)
+    return _unbatched(_add_bias(_crop(frame, spec), b), spec)
+
+
+def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any, bias: Any,
+                             stride: Any, padding: Any, output_padding: Any, groups: Any, dilation: Any):
+    spec, x, w, b = conv_transpose_spec(op, ndim, input, weight, bias, stride, padding, output_padding,
+                                        groups, dilation)
+    gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
+    dtype = spec.dtype
+    x_c = _batched(x.astype(dtype, copy=False), spec)
+    w_c = w.astype(dtype, copy=False)
+    gy = _batched(gy.astype(dtype, copy=False), spec)
+    # The output is the frame cropped by the padding, so the frame's gradient is grad_output zero-padded.
+    grad_frame = pad_spatial(gy, spec.pads)
+    grad_x = correlate(grad_frame, w_c, spec.stride, spec.dilation, spec.groups, spec.in_spatial)
+    grad_w = correlate_weight_grad(grad_frame, x_c, spec.kernel, spec.stride, spec.dilation, spec.groups)
+    grad_b = None if b is None else _bias_grad(gy).astype(b.dtype, copy=False)
+    return (_unbatched(grad_x, spec).astype(x.dtype, copy=False), grad_w.astype(w.dtype, copy=False), grad_b)
+
+
+def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                      output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> np.ndarray:
+    """N-d transposed convolution; the rank is ``weight.ndim - 2``. See :func:`conv_transpose2d`."""
+    ndim = np.ndim(weight) - 2
+    return _conv_transpose(f"conv_transpose{ndim}d", ndim, input, weight, bias, stride, padding,
+                           output_padding, groups, dilation)
+
+
+def conv_transpose_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
+                               padding: Any = 0, output_padding: Any = 0, groups: int = 1,
+                               dilation: Any = 1):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose_nd`."""
+    ndim = np.ndim(weight) - 2
+    return _conv_transpose_backward(f"conv_transpose{ndim}d", ndim, grad_output, input, weight, bias, stride,
+                                    padding, output_padding, groups, dilation)
+
+
+def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """1-d transposed convolution: ``(N, C_in, L)`` -> ``(N, C_out, L_out)``; see :func:`conv_transpose2d`."""
+    return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding,
+                           groups, dilation)
+
+
+def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """2-d transposed convolution, PyTorch's ``torch.nn.functional.conv_transpose2d`` in NumPy.
+
+    The adjoint of :func:`conv2d`'s map from input to output (often called a "deconvolution").
+
+    Args:
+        input: ``(N, C_in, H, W)`` or unbatched ``(C_in, H, W)``.
+        weight: ``(C_in, C_out / groups, KH, KW)`` (note: input channels first).
+        bias: ``(C_out,)`` or None.
+        stride, dilation: int or one per spatial dim, >= 1.
+        padding: int, one per dim, or one ``(before, after)`` pair per dim: cropped from the output.
+        output_padding: extra size added at the end of each dim; must be smaller than stride or dilation.
+        groups: number of channel groups.
+
+    Returns:
+        ``(N, C_out, OH, OW)`` with ``OH = (H - 1)*sH - p_top - p_bottom + dH*(KH - 1) + output_padding + 1``.
+    """
+    return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
+                           groups, dilation)
+
+
+def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
+    """3-d transposed convolution: ``(N, C_in, D, H, W)`` -> ``(N, C_out, *O)``; see :func:`conv_transpose2d`."""
+    return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding,
+                           groups, dilation)
+
+
+def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose1d`."""
+    return _conv_transpose_backward("conv_transpose1d", 1, grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation)
+
+
+def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose2d`.
+
+    ``grad_input`` is a convolution of the zero-padded ``grad_output`` with the same weight.
+    """
+    return _conv_transpose_backward("conv_transpose2d", 2, grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation)
+
+
+def conv_transpose3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
+                              groups=1, dilation=1):
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose3d`."""
+    return _conv_transpose_backward("conv_transpose3d", 3, grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation)
