@@ -95,14 +95,14 @@ def _is_float64(tensor: Any) -> bool:
 def _check_conv_features(op: str, x: Any, n: int, dilation: tuple[int, ...], groups: int,
                          transposed: bool) -> None:
     if groups > 1 and transposed:
-        raise _not_supported(f"{op} with groups={groups} (tf.nn.conv_transpose has no groups)")
+        raise _not_supported(f"{op} with groups > 1 (tf.nn.conv_transpose has no groups)")
     if groups > 1 and n == 3:
-        raise _not_supported(f"{op} with groups={groups} (the CPU Conv3D kernel has no groups)")
+        raise _not_supported(f"{op} with groups > 1 (the CPU Conv3D kernel has no groups)")
     if groups > 1 and _is_float64(x):
-        raise _not_supported(f"{op} with groups={groups} in float64 on CPU (no grouped Conv2DBackpropInput)")
+        raise _not_supported(f"{op} with groups > 1 in float64 on CPU (no grouped Conv2DBackpropInput)")
     if max(dilation) > 1 and _is_float64(x):
-        raise _not_supported(f"{op} with dilation={dilation} in float64 on CPU (the gradient kernels "
-                             f"support only dilation 1)")
+        raise _not_supported(f"{op} with dilation > 1 in float64 on CPU (the gradient kernels support "
+                             f"only dilation 1)")
 
 
 @register("conv1d", "conv2d", "conv3d")
@@ -173,8 +173,8 @@ def unfold(op: str, input: Any, kernel_size: Any, dilation: Any = 1, padding: An
     channels = input.shape[1]
     if n == 3:
         if max(dilation) > 1:
-            raise _not_supported(f"unfold over 3 dims with dilation={dilation} (extract_volume_patches has "
-                                 f"no rates)")
+            raise _not_supported("unfold over 3 dims with dilation > 1 (extract_volume_patches has no "
+                                 "rates)")
         patches = tf.extract_volume_patches(x, [1, *kernel, 1], [1, *stride, 1], "VALID")
     else:
         if n == 1:
