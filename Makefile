@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint verify clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,10 @@ demo: $(VENV)/.installed-test
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -q
+
+# The whole proof in one command: every op against PyTorch, TensorFlow and finite differences (quick matrix).
+verify: $(VENV)/.installed-test
+	$(BIN)/vanilla-nn verify --oracle all --quick
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
