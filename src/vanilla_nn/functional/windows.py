@@ -87,7 +87,8 @@ def _image_to_columns(image: np.ndarray, spec: WindowSpec) -> np.ndarray:
     windows = window_view(padded, spec.kernel, spec.stride, spec.dilation, spec.blocks)  # (N, C, *O, *K)
     n_spatial = spec.ndim
     order = (0, 1, *range(2 + n_spatial, 2 + 2 * n_spatial), *range(2, 2 + n_spatial))  # (N, C, *K, *O)
-    return windows.transpose(order).reshape(image.shape[0], -1, math.prod(spec.blocks))
+    rows = spec.channels * math.prod(spec.kernel)
+    return windows.transpose(order).reshape(image.shape[0], rows, math.prod(spec.blocks))
 
 
 def _columns_to_image(columns: np.ndarray, spec: WindowSpec) -> np.ndarray:
