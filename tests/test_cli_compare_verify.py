@@ -116,7 +116,6 @@ def test_verify_json(capsys):
 
 
 def test_verify_counts(capsys):
-
     cases = select_cases(quick=True, ops=["conv1d"])
     assert cli.main(["verify", "--quick", "--json", "--op", "conv1d", "--oracle", "torch"]) == 0
     totals = _json_line(capsys.readouterr().out)
