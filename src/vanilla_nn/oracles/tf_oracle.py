@@ -27,8 +27,10 @@ What TensorFlow cannot do raises :class:`NotSupportedByOracle`. Found on the CPU
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Sequence
+import sys
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -50,9 +52,35 @@ from vanilla_nn.oracles.base import (
 
 EXTRA = "pip install 'vanilla-nn[tensorflow]'"
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's start-up chatter off the terminal
+
+
+@contextlib.contextmanager
+def _native_stderr_silenced() -> Iterator[None]:
+    """Send file descriptor 2 to /dev/null: TensorFlow's C++ start-up lines (oneDNN, absl) ignore
+    TF_CPP_MIN_LOG_LEVEL. Python exceptions still propagate; VANILLA_NN_TF_LOGS=1 keeps the lines."""
+    if os.environ.get("VANILLA_NN_TF_LOGS") == "1":
+        yield
+        return
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError):  # no real stderr (e.g. captured)
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # keep TensorFlow's run-time chatter off the terminal
 try:
-    import tensorflow as tf
+    with _native_stderr_silenced():
+        import tensorflow as tf
 except ImportError as error:  # pragma: no cover - depends on the environment
     raise OracleUnavailable(f"the TensorFlow oracle needs TensorFlow: {EXTRA}") from error
 
