@@ -203,6 +203,30 @@ def test_inputs_are_not_modified(rng, transposed):
         np.testing.assert_array_equal(array, copy)
 
 
+NAN_INF_CASES = [
+    ("conv1d", dict(padding=2, dilation=2)),
+    ("conv2d", dict(padding="same", stride=2)),
+    ("conv2d", dict(padding=1, padding_mode="reflect")),
+    ("conv3d", dict(stride=2, padding=((1, 0), (0, 1), (1, 1)))),
+    ("conv_transpose1d", dict(stride=2, padding=1, output_padding=1)),
+    ("conv_transpose2d", dict(stride=(1, 2), dilation=2)),
+    ("conv_transpose3d", dict(stride=2, padding=((1, 0), (0, 2), (1, 0)))),
+]
+
+
+@pytest.mark.parametrize("op, options", NAN_INF_CASES)
+def test_nan_and_inf_propagate_as_in_torch(rng, op, options):
+    """An inf weight meets the zeros of the padding (0 * inf = NaN in PyTorch); a NaN input spreads."""
+    ndim = int(op[-2])
+    make = transpose_arrays if "transpose" in op else conv_arrays
+    x, w, b, _ = make(rng, ndim, {}, np.float64, True)
+    x[(0, 1) + (1,) * ndim] = np.nan
+    x[(1, 2) + (0,) * ndim] = -np.inf
+    w[(1, 0) + (0,) * ndim] = np.inf
+    w[(0, 1) + (1,) * ndim] = -np.inf
+    check_conv(rng, op, x, w, b, options)
+
+
 @pytest.mark.parametrize("mode, numpy_mode", [("reflect", "reflect"), ("replicate", "edge"),
                                                ("circular", "wrap"), ("zeros", "constant")])
 def test_source_index_matches_numpy_pad(mode, numpy_mode):
