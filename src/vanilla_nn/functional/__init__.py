@@ -1,5 +1,17 @@
 """Pure functions on NumPy arrays: every forward op and its ``*_backward``, with PyTorch's signatures."""
 
+from .activation import (
+    flatten,
+    flatten_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
+)
 from .conv import (
     conv1d,
     conv1d_backward,
@@ -17,6 +29,17 @@ from .conv import (
     conv_transpose3d_backward,
     conv_transpose_nd,
     conv_transpose_nd_backward,
+)
+from .linear import linear, linear_backward
+from .loss import (
+    cross_entropy,
+    cross_entropy_backward,
+    log_softmax,
+    log_softmax_backward,
+    mse_loss,
+    mse_loss_backward,
+    softmax,
+    softmax_backward,
 )
 from .pool import (
     adaptive_avg_pool1d,
@@ -49,4 +72,11 @@ __all__ = [
     "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward", "avg_pool3d", "avg_pool3d_backward",
     "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    # linear, activations, flatten
+    "linear", "linear_backward",
+    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
+    "tanh", "tanh_backward", "flatten", "flatten_backward",
+    # losses
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",
 ]
