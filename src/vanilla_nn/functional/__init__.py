@@ -30,6 +30,7 @@ from .conv import (
     conv_transpose_nd,
     conv_transpose_nd_backward,
 )
+from .dropout import dropout, dropout_backward, dropout_mask
 from .linear import linear, linear_backward
 from .loss import (
     cross_entropy,
@@ -41,6 +42,7 @@ from .loss import (
     softmax,
     softmax_backward,
 )
+from .norm import batch_norm, batch_norm_backward, batch_norm_running_stats
 from .pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool1d_backward,
@@ -79,4 +81,7 @@ __all__ = [
     # losses
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",
+    # normalisation, dropout
+    "batch_norm", "batch_norm_backward", "batch_norm_running_stats",
+    "dropout", "dropout_backward", "dropout_mask",
 ]
