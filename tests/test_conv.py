@@ -11,23 +11,12 @@ import itertools
 
 import numpy as np
 import pytest
+from checks import LAYOUTS, assert_close, with_layout
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from layouts import LAYOUTS, with_layout
 from oracle_torch import explicit_pads, torch_conv
 
 import vanilla_nn.functional as F
-
-TOLERANCE = {np.float64: 1e-10, np.float32: 1e-5}
-
-
-def assert_close(actual, expected, dtype, name):
-    """Normwise relative error: max |a - e| / max |e| (with a floor for all-zero references)."""
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{name}: dtype {actual.dtype} != {expected.dtype}"
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-3)
-    err = float(np.max(np.abs(actual.astype(np.float64) - expected), initial=0.0)) / scale
-    assert err <= TOLERANCE[dtype], f"{name}: relative error {err:.2e} > {TOLERANCE[dtype]:.0e}"
 
 
 def run_case(op, x, w, b, options, dtype, layout="strided", seed=0):

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from checks import assert_close, with_layout
 from oracle_torch import torch_conv, torch_fold, torch_unfold
 
 import vanilla_nn.reference as R
@@ -21,36 +22,11 @@ def at_rank(options: dict[str, Any], ndim: int) -> dict[str, Any]:
     return {k: tuple(v[:ndim]) if isinstance(v, PerDim) else v for k, v in options.items()}
 
 
-def as_layout(array: np.ndarray, layout: str) -> np.ndarray:
-    """The same values in another memory layout: a strided view, a transposed (Fortran) copy, reversed."""
-    if layout == "strided":        # every other element of a buffer twice as long in the last axis
-        buffer = np.zeros(array.shape[:-1] + (2 * array.shape[-1],), array.dtype)
-        buffer[..., ::2] = array
-        return buffer[..., ::2]
-    if layout == "transposed" and array.ndim > 1:   # column-major: the axes' strides reversed
-        return np.asfortranarray(array)
-    if layout == "transposed":
-        return as_layout(array, "strided")
-    if layout == "reversed":       # negative strides
-        return np.ascontiguousarray(array[..., ::-1])[..., ::-1]
-    return np.ascontiguousarray(array)
-
-
 def random(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = np.float64,
            layout: str = "strided") -> np.ndarray:
-    array = as_layout(rng.standard_normal(shape).astype(dtype), layout)
+    array = with_layout(rng.standard_normal(shape).astype(dtype), layout)
     assert layout == "contiguous" or not array.flags.c_contiguous or array.size <= 1
     return array
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: Any = None) -> None:
-    """Same dtype and values: float64 to 1e-10 relative, float32 to 1e-5."""
-    assert actual.dtype == (expected.dtype if dtype is None else np.dtype(dtype))
-    assert actual.shape == expected.shape
-    if expected.dtype == np.float64:
-        np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-12)
-    else:
-        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture
@@ -201,6 +177,30 @@ def test_inputs_are_not_modified(rng, transposed):
     getattr(R, f"{op}_backward")(*arrays, **options)
     for array, copy in zip(arrays, copies, strict=True):
         np.testing.assert_array_equal(array, copy)
+
+
+NAN_INF_CASES = [
+    ("conv1d", dict(padding=2, dilation=2)),
+    ("conv2d", dict(padding="same", stride=2)),
+    ("conv2d", dict(padding=1, padding_mode="reflect")),
+    ("conv3d", dict(stride=2, padding=((1, 0), (0, 1), (1, 1)))),
+    ("conv_transpose1d", dict(stride=2, padding=1, output_padding=1)),
+    ("conv_transpose2d", dict(stride=(1, 2), dilation=2)),
+    ("conv_transpose3d", dict(stride=2, padding=((1, 0), (0, 2), (1, 0)))),
+]
+
+
+@pytest.mark.parametrize("op, options", NAN_INF_CASES)
+def test_nan_and_inf_propagate_as_in_torch(rng, op, options):
+    """An inf weight meets the zeros of the padding (0 * inf = NaN in PyTorch); a NaN input spreads."""
+    ndim = int(op[-2])
+    make = transpose_arrays if "transpose" in op else conv_arrays
+    x, w, b, _ = make(rng, ndim, {}, np.float64, True)
+    x[(0, 1) + (1,) * ndim] = np.nan
+    x[(1, 2) + (0,) * ndim] = -np.inf
+    w[(1, 0) + (0,) * ndim] = np.inf
+    w[(0, 1) + (1,) * ndim] = -np.inf
+    check_conv(rng, op, x, w, b, options)
 
 
 @pytest.mark.parametrize("mode, numpy_mode", [("reflect", "reflect"), ("replicate", "edge"),
