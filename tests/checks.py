@@ -33,12 +33,15 @@ def with_layout(a: np.ndarray, layout: str = "strided") -> np.ndarray:
     raise ValueError(f"unknown layout {layout!r}")
 
 
-def assert_close(actual: np.ndarray, expected: np.ndarray, dtype=None, name: str = "result") -> None:
+def assert_close(actual: np.ndarray, expected: np.ndarray, dtype=None, name: str = "result",
+                 magnitude: np.ndarray | None = None) -> None:
     """Same shape, same dtype (``expected``'s unless given), and normwise relative error within tolerance.
 
     The error is ``max |actual - expected| / max |expected|`` (floored at 1e-3), at most 1e-10 in float64
     and 1e-5 in float32: elementwise relative error would punish cancellation near zero instead of a bug.
-    NaN and inf must match the oracle's positions exactly.
+    NaN and inf must match the oracle's positions exactly. ``magnitude``, when given, is the same computation
+    on absolute values (sum of |terms| per element): the scale is then at least its maximum, so a result
+    that cancels to nearly zero is judged against the size of what was summed, as rounding error is.
     """
     dtype = np.dtype(expected.dtype if dtype is None else dtype)
     assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
@@ -50,5 +53,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype=None, name: str
                                       err_msg=f"{name}: inf values")
         actual, expected = actual[finite], expected[finite]
     scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-3)
+    if magnitude is not None:
+        scale = max(scale, float(np.max(magnitude, initial=0.0)))
     err = float(np.max(np.abs(actual.astype(np.float64) - expected), initial=0.0)) / scale
     assert err <= TOLERANCE[dtype], f"{name}: relative error {err:.2e} > {TOLERANCE[dtype]:.0e}"
