@@ -130,6 +130,8 @@ def test_page_examples_run(path: Path, tmp_path, monkeypatch) -> None:
         ran += 1
     if not ran:
         pytest.skip("every python block is waiting on code: " + "; ".join(skipped))
+    if skipped:
+        print("skipped blocks:", *skipped, sep="\n  ")
 
 
 def test_every_python_block_is_run_or_says_why() -> None:
