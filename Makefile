@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint docs docs-serve clean
+.PHONY: demo test lint verify docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,10 @@ docs: $(VENV)/.installed-docs
 
 docs-serve: $(VENV)/.installed-docs
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
+# The whole proof in one command: every op against PyTorch, TensorFlow and finite differences (quick matrix).
+verify: $(VENV)/.installed-test
+	$(BIN)/vanilla-nn verify --oracle all --quick
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests

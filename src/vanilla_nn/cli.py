@@ -12,7 +12,10 @@ import importlib
 import sys
 
 # name -> one-line help; the module is vanilla_nn.commands.<name>
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "compare": "print an op's output and gradients next to PyTorch's or TensorFlow's",
+    "verify": "check every op against PyTorch, TensorFlow and finite differences",
+}
 
 
 def _available_commands() -> dict[str, str]:

@@ -1,13 +1,13 @@
 """Convolution and transposed convolution as plain loops: one output element, one kernel tap at a time.
 
-Notation (per spatial dim ``i``; ``d`` spatial dims in all):
-    N batch, G groups, C_in / C_out channels, S input size, K kernel size, O output size,
-    s stride, d dilation, p = (p_before, p_after) padding.
+Notation: N batch, G groups, C_in / C_out channels; per spatial dim: S input size, K kernel size,
+O output size, s stride, d dilation, p = (p_before, p_after) padding. Spatial indices ``o``, ``k``, ``i``
+are tuples with one entry per spatial dim and every formula below holds per dim.
 
 Convolution, weight ``(C_out, C_in / G, *K)``; output channel ``co`` belongs to group
 ``g = co // (C_out / G)`` and reads input channels ``ci = g * (C_in / G) + j``::
 
-    y[n, co, o] = b[co] + sum_{j, k} w[co, j, k] * x_pad[n, ci, o * s + k * d]     (o, k, s, d per dim)
+    y[n, co, o] = b[co] + sum_{j, k} w[co, j, k] * x_pad[n, ci, o * s + k * d]
 
 where ``x_pad`` is ``x`` padded by ``p`` on each side; padded coordinate ``q`` reads input element
 ``q - p_before`` if inside, else whatever ``padding_mode`` maps it to (zero, mirror, clamp or wrap).
@@ -42,8 +42,8 @@ import numpy as np
 
 from vanilla_nn.functional._args import ConvSpec, check_grad_output, conv_spec, conv_transpose_spec
 
-# A tap: (input channel ci, input spatial index, full weight index).
-Tap = tuple[int, tuple[int, ...], tuple[int, ...]]
+# A tap: (input channel ci, input spatial index or None for a zero of the padding, full weight index).
+Tap = tuple[int, tuple[int, ...] | None, tuple[int, ...]]
 Grads = tuple[np.ndarray, np.ndarray, np.ndarray | None]
 TapRule = Callable[[ConvSpec, int, int, tuple[int, ...]], Iterator[Tap]]
 
@@ -66,7 +66,11 @@ def source_index(q: int, size: int, mode: str) -> int | None:
 
 
 def _conv_taps(spec: ConvSpec, in_channels: int, co: int, o: tuple[int, ...]) -> Iterator[Tap]:
-    """Taps of a convolution's output ``y[:, co, *o]``."""
+    """Taps of a convolution's output ``y[:, co, *o]``.
+
+    A tap on a zero of the padding is still a term of the sum (``0 * w``, so an inf or NaN weight gives
+    NaN there, as in PyTorch); it is yielded with index None.
+    """
     group_in = in_channels // spec.groups                   # C_in / G
     g = co // (spec.out_channels // spec.groups)            # the group of output channel co
     for j in range(group_in):
@@ -76,12 +80,8 @@ def _conv_taps(spec: ConvSpec, in_channels: int, co: int, o: tuple[int, ...]) ->
             for o_i, k_i, s_i, d_i, (lo, _), size in zip(o, k, spec.stride, spec.dilation, spec.pads,
                                                           spec.in_spatial, strict=True):
                 q = o_i * s_i + k_i * d_i - lo              # padded coordinate, relative to the input
-                i = source_index(q, size, spec.padding_mode)
-                if i is None:
-                    break                                   # a zero of the padding: no term
-                src.append(i)
-            else:
-                yield ci, tuple(src), (co, j) + k
+                src.append(source_index(q, size, spec.padding_mode))
+            yield ci, None if None in src else tuple(src), (co, j) + k
 
 
 def _conv_transpose_taps(spec: ConvSpec, in_channels: int, co: int, o: tuple[int, ...]) -> Iterator[Tap]:
@@ -107,6 +107,7 @@ def _batched(spec: ConvSpec, array: np.ndarray) -> np.ndarray:
     return array if spec.batched else array[np.newaxis]
 
 
+@np.errstate(invalid="ignore", over="ignore")   # inf and NaN propagate silently, as in PyTorch
 def _gather_forward(taps: TapRule, spec: ConvSpec, x: np.ndarray, w: np.ndarray,
                     b: np.ndarray | None) -> np.ndarray:
     """``y[n, co, o] = b[co] + sum over taps of x[n, ci, i] * w[...]``, in ``spec.dtype``."""
@@ -118,11 +119,12 @@ def _gather_forward(taps: TapRule, spec: ConvSpec, x: np.ndarray, w: np.ndarray,
         for o in product(*(range(size) for size in spec.out_spatial)):
             total = spec.dtype.type(0 if b is None else b[co])
             for ci, i, w_index in taps(spec, in_channels, co, o):
-                total += x[(n, ci) + i] * w[w_index]
+                total += (0 if i is None else x[(n, ci) + i]) * w[w_index]
             y[(n, co) + o] = total
     return y if spec.batched else y[0]
 
 
+@np.errstate(invalid="ignore", over="ignore")
 def _gather_backward(taps: TapRule, spec: ConvSpec, gy: np.ndarray, x: np.ndarray, w: np.ndarray,
                      b: np.ndarray | None) -> Grads:
     """Send ``gy[n, co, o]`` back along every tap of the forward; each gradient in its argument's dtype."""
@@ -134,14 +136,21 @@ def _gather_backward(taps: TapRule, spec: ConvSpec, gy: np.ndarray, x: np.ndarra
     gx = np.zeros(xb.shape, dtype=dtype)
     gw = np.zeros(w.shape, dtype=dtype)
     gb = None if b is None else np.zeros(b.shape, dtype=dtype)
+    # A transposed convolution's output is its frame cropped by the padding; the crop's adjoint extends gy
+    # with zeros to the whole frame, so its backward also visits the cropped positions, with gy = 0 there
+    # (this only shows as 0 * inf = NaN, as in PyTorch).
+    visited = ([range(-lo, size - lo) for size, (lo, _) in zip(spec.frame, spec.pads, strict=True)]
+               if spec.frame else [range(size) for size in spec.out_spatial])
     for n, co in product(range(batch), range(spec.out_channels)):
-        for o in product(*(range(size) for size in spec.out_spatial)):
-            g = gy[(n, co) + o]
-            if gb is not None:
+        for o in product(*visited):
+            inside = all(0 <= o_i < size for o_i, size in zip(o, spec.out_spatial, strict=True))
+            g = gy[(n, co) + o] if inside else dtype.type(0)
+            if gb is not None and inside:
                 gb[co] += g                                  # dy/db[co] = 1 for every output of channel co
             for ci, i, w_index in taps(spec, in_channels, co, o):
-                gx[(n, ci) + i] += g * wc[w_index]           # d(x * w)/dx = w
-                gw[w_index] += g * xb[(n, ci) + i]           # d(x * w)/dw = x
+                if i is not None:
+                    gx[(n, ci) + i] += g * wc[w_index]       # d(x * w)/dx = w
+                gw[w_index] += g * (0 if i is None else xb[(n, ci) + i])    # d(x * w)/dw = x
     gx = gx if spec.batched else gx[0]
     return gx.astype(x.dtype), gw.astype(w.dtype), None if gb is None else gb.astype(b.dtype)
 

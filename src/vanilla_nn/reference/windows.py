@@ -13,7 +13,7 @@ overlapping blocks sum. Hence ``unfold_backward`` is a fold of the gradient and 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from itertools import product
 from typing import Any
 
@@ -53,7 +53,8 @@ def _columns_to_image(spec: WindowSpec, cols: np.ndarray) -> np.ndarray:
     return image
 
 
-def _apply(spec: WindowSpec, loop: Any, array: np.ndarray, dtype: np.dtype) -> np.ndarray:
+def _apply(spec: WindowSpec, loop: Callable[[WindowSpec, np.ndarray], np.ndarray], array: np.ndarray,
+           dtype: np.dtype) -> np.ndarray:
     """Run ``loop`` on ``array`` with a batch axis added when unbatched; result in ``dtype``."""
     batched = array if spec.batched else array[np.newaxis]
     result = loop(spec, batched.astype(dtype, copy=False))
