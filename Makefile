@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint verify clean
+.PHONY: demo test lint verify docs docs-serve clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,6 +24,19 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 	$(BIN)/vanilla-nn verify --oracle all
 
+# The documentation site: regenerate the figures, then build with warnings as errors (offline) into site/.
+$(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[docs]'
+	touch $@
+
+docs: $(VENV)/.installed-docs
+	$(BIN)/python docs/figures/make_figures.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
+	@echo "site built: open site/index.html"
+
+docs-serve: $(VENV)/.installed-docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve
+
 # The whole proof in one command: every op against PyTorch, TensorFlow and finite differences.
 verify: $(VENV)/.installed-test
 	$(BIN)/vanilla-nn verify --oracle all
@@ -32,4 +45,4 @@ lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
 
 clean:
-	rm -rf $(VENV) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) site build *.egg-info src/*.egg-info
