@@ -12,7 +12,10 @@ import importlib
 import sys
 
 # name -> one-line help; the module is vanilla_nn.commands.<name>
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "train": "train a LeNet-style CNN on the digits (or MNIST) with NumPy alone",
+    "predict": "classify images with weights from train (or PyTorch)",
+}
 
 
 def _available_commands() -> dict[str, str]:
