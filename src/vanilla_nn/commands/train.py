@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ from ._common import add_dataset_arguments, load_dataset, optional, predict_logi
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_dataset_arguments(parser)
-    parser.add_argument("--epochs", type=int, default=12, help="passes over the training set (default 12)")
+    parser.add_argument("--epochs", type=int, default=30, help="passes over the training set (default 30)")
     parser.add_argument("--batch-size", type=int, default=32, help="mini-batch size (default 32)")
     parser.add_argument("--lr", type=float, default=2e-3, help="Adam learning rate (default 2e-3)")
     parser.add_argument("--limit", type=int, default=None, help="use only the first N training images")
@@ -42,7 +43,8 @@ def _check(args: argparse.Namespace) -> None:
 
 def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, epochs: int,
                 batch_size: int, lr: float, seed: int, progress: bool) -> dict[str, list[float]]:
-    """Adam + cross-entropy; returns per-epoch train loss, train accuracy and test accuracy."""
+    """Adam + cross-entropy with a cosine learning-rate decay from ``lr`` (per epoch); returns per-epoch train
+    loss, train accuracy and test accuracy."""
     from .. import nn, optim
     from ..data import batches
 
@@ -53,6 +55,8 @@ def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_
     history: dict[str, list[float]] = {"loss": [], "train_accuracy": [], "test_accuracy": []}
     n_batches = -(-len(x) // batch_size)
     for epoch in range(1, epochs + 1):
+        for group in optimizer.param_groups:
+            group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
         bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, disable=not progress,
