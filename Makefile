@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint clean
+.PHONY: demo test lint verify clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -13,12 +13,20 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $@
 
+# Until `vanilla-nn train` exists: the classic side-by-side printout of one conv2d against PyTorch.
 demo: $(VENV)/.installed-test
-	$(BIN)/python examples/demo_conv2d.py
+	$(BIN)/vanilla-nn compare conv2d --input-shape 2,3,5,7 --out-channels 4 --kernel-size 3 --stride 2 \
+		--padding 1 --seed 123 --oracle torch
 
+# Lint, the test suite, then the whole proof matrix against both frameworks (fails when any check fails).
 test: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
 	$(BIN)/python -m pytest -q
+	$(BIN)/vanilla-nn verify --oracle all
+
+# The whole proof in one command: every op against PyTorch, TensorFlow and finite differences.
+verify: $(VENV)/.installed-test
+	$(BIN)/vanilla-nn verify --oracle all
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests

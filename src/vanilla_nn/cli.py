@@ -13,6 +13,8 @@ import sys
 
 # name -> one-line help; the module is vanilla_nn.commands.<name>
 COMMANDS: dict[str, str] = {
+    "compare": "print an op's output and gradients next to PyTorch's or TensorFlow's",
+    "verify": "check every op against PyTorch, TensorFlow and finite differences",
     "train": "train a LeNet-style CNN on the digits (or MNIST) with NumPy alone",
     "predict": "classify images with weights from train (or PyTorch)",
 }
