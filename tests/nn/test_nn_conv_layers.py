@@ -6,9 +6,10 @@ import math
 
 import numpy as np
 import pytest
-from nn_helpers import assert_close, noncontiguous, run_against_torch
 
 import vanilla_nn.nn as nn
+
+from .nn_helpers import assert_close, noncontiguous, run_against_torch
 
 torch = pytest.importorskip("torch")
 

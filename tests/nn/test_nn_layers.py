@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from nn_helpers import assert_close, noncontiguous, run_against_torch
 
 import vanilla_nn.nn as nn
+
+from .nn_helpers import assert_close, noncontiguous, run_against_torch
 
 torch = pytest.importorskip("torch")
 
