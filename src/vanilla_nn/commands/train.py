@@ -86,21 +86,22 @@ def _grid(count: int) -> tuple[int, int]:
     return -(-count // cols), cols
 
 
-def _image_grid(plt: Any, images: np.ndarray, title: str, path: Path, cmap: str) -> None:
+def _image_grid(plt: Any, images: list[np.ndarray], labels: list[str], title: str, path: Path, cmap: str) -> None:
     rows, cols = _grid(len(images))
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
     for index, ax in enumerate(axes.ravel()):
         ax.axis("off")
         if index < len(images):
-            ax.imshow(images[index], cmap=cmap)
-            ax.set_title(str(index), fontsize=7)
+            ax.imshow(images[index], cmap="gray_r" if labels[index].startswith("input") else cmap)
+            ax.set_title(labels[index], fontsize=7)
     fig.suptitle(title)
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
-def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, out: Path) -> None:
+def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, sample_label: int,
+               out: Path) -> None:
     """curves.png, filters.png and feature_maps.png (matplotlib, Agg backend)."""
     matplotlib = optional("matplotlib")
     matplotlib.use("Agg")
@@ -116,12 +117,13 @@ def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, 
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=100)
     plt.close(fig)
-    filters = model[0].weight.data[:, 0]
-    _image_grid(plt, filters, "first-layer filters (input channel 0)", out / "filters.png", "coolwarm")
+    filters = list(model[0].weight.data[:, 0])
+    _image_grid(plt, filters, [str(i) for i in range(len(filters))], "first-layer filters (input channel 0)",
+                out / "filters.png", "coolwarm")
     model.eval()
-    maps = model[1](model[0](sample[None]))[0]
-    _image_grid(plt, maps, "first-layer feature maps (after ReLU) of a test image", out / "feature_maps.png",
-                "viridis")
+    maps = list(model[1](model[0](sample[None]))[0])
+    _image_grid(plt, [sample[0], *maps], [f"input (label {sample_label})"] + [str(i) for i in range(len(maps))],
+                "first-layer feature maps (after ReLU) of a test image", out / "feature_maps.png", "viridis")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -146,7 +148,7 @@ def run(args: argparse.Namespace) -> int:
     state = model.state_dict()
     serialization.save(state, out / "model.npz")
     serialization.save(state, out / "model.safetensors")
-    save_plots(model, history, split.x_test[0], out)
+    save_plots(model, history, split.x_test[0], int(split.y_test[0]), out)
     (out / "history.json").write_text(json.dumps(history, indent=1))
     n_test = len(split.y_test)
     print(f"test accuracy {test_accuracy:.2%} ({round(test_accuracy * n_test)}/{n_test}) on {args.dataset} after "
