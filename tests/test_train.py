@@ -111,3 +111,18 @@ def test_lenet_rejects_mismatched_images():
     state = lenet(image_size=8, rng=0).state_dict()
     with pytest.raises(ValueError, match="28 x 28"):
         lenet_from_state_dict(state, image_size=28)
+
+
+@pytest.mark.parametrize(("images", "word"), [
+    (np.zeros((2, 1, 28, 28), np.float32), "28 x 28"),
+    (np.zeros((2, 3, 8, 8), np.float32), "3 channels"),
+    (np.zeros((2, 1, 8, 8), np.int32), "dtype int32"),
+    (np.zeros((2, 1, 1, 8, 8), np.float32), "shape"),
+])
+def test_predict_bad_images(tmp_path, images, word):
+    from vanilla_nn.nn import serialization
+
+    weights = serialization.save(lenet(image_size=8, rng=0).state_dict(), tmp_path / "w.npz")
+    np.save(tmp_path / "x.npy", images)
+    with pytest.raises(SystemExit, match=word):
+        cli.main(["predict", "--weights", str(weights), "--images", str(tmp_path / "x.npy")])
