@@ -13,8 +13,10 @@ $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[test]'
 	touch $@
 
-# Until `vanilla-nn train` exists: the classic side-by-side printout of one conv2d against PyTorch.
+# Train a LeNet-style CNN on scikit-learn's 8x8 digits with NumPy alone (>= 97% test accuracy, seconds on
+# 2 cores); weights and plots go to runs/latest. Then one conv2d side by side with PyTorch.
 demo: $(VENV)/.installed-test
+	$(BIN)/vanilla-nn train --out runs/latest
 	$(BIN)/vanilla-nn compare conv2d --input-shape 2,3,5,7 --out-channels 4 --kernel-size 3 --stride 2 \
 		--padding 1 --seed 123 --oracle torch
 

@@ -15,6 +15,8 @@ import sys
 COMMANDS: dict[str, str] = {
     "compare": "print an op's output and gradients next to PyTorch's or TensorFlow's",
     "verify": "check every op against PyTorch, TensorFlow and finite differences",
+    "train": "train a LeNet-style CNN on the digits (or MNIST) with NumPy alone",
+    "predict": "classify images with weights from train (or PyTorch)",
 }
 
 
