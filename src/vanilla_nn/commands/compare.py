@@ -142,9 +142,10 @@ def _print_pair(name: str, ours: np.ndarray | None, theirs: np.ndarray | None, f
 
 
 def run(args: argparse.Namespace) -> int:
+    from vanilla_nn.commands._ours import run_vanilla
     from vanilla_nn.oracles import NotSupportedByOracle, OracleUnavailable, get_oracle
     from vanilla_nn.oracles.cases import OPS as OP_INFO
-    from vanilla_nn.oracles.cases import TOLERANCES, difference, run_vanilla
+    from vanilla_nn.oracles.cases import TOLERANCES, difference
 
     try:
         oracle = get_oracle(args.oracle)
@@ -172,7 +173,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"oracle: {oracle.framework} {oracle.version}; grad_output = np.random.random(output.shape)")
 
     ours_all = (output, *grads)
-    theirs_all = (theirs.output, *theirs.grads)
+    theirs_all = (theirs.output, *(theirs.grads[i] for i in info.grad_indices))
     present = [(name, a, b) for name, a, b in zip(info.results, ours_all, theirs_all, strict=True)
                if not (a is None and b is None)]
     threshold = sys.maxsize if args.full else 240
