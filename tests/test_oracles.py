@@ -141,9 +141,25 @@ def test_tensorflow_reports_what_it_lacks(op, arrays, options, dtype, phrase):
     assert phrase in str(info.value)
 
 
-def test_torch_reports_3d_unfold_unsupported():
-    with pytest.raises(NotSupportedByOracle, match="not supported by PyTorch"):
-        get_oracle("torch").run("unfold", [np.ones((1, 1, 3, 3, 3))], {"kernel_size": 2})
+def test_torch_unfold_and_fold_3d_by_hand():
+    # PyTorch has no 3-d unfold/fold; the adapter uses one-hot grouped (transposed) convolutions.
+    # x[d, h, w] = 4d + 2h + w on a 2x2x2 cube, kernel (2, 1, 1): two windows per (h, w), stacked over d.
+    x = np.arange(8.0).reshape(1, 1, 2, 2, 2)
+    gy = np.arange(8.0).reshape(1, 2, 4)
+    result = get_oracle("torch").run("unfold", [x], {"kernel_size": (2, 1, 1)}, gy)
+    # row = tap (d offset), column = window (h, w): tap 0 reads d = 0, tap 1 reads d = 1
+    np.testing.assert_allclose(result.output, [[[0, 1, 2, 3], [4, 5, 6, 7]]])
+    # each pixel is in exactly one window, at the tap of its d: grad = gy at (tap d, column 2h + w)
+    np.testing.assert_allclose(result.grads[0], gy.reshape(1, 1, 2, 2, 2))
+    # fold is the adjoint: the columns above fold back to x; padding (1, 0) in d drops the first plane
+    folded = get_oracle("torch").run("fold", [result.output], {"output_size": (2, 2, 2), "kernel_size": (2, 1, 1)})
+    np.testing.assert_allclose(folded.output, x)
+    padding = ((1, 0), (0, 0), (0, 0))
+    cropped = get_oracle("torch").run("fold", [np.ones((1, 2, 8))],
+                                      {"output_size": (2, 2, 2), "kernel_size": (2, 1, 1), "padding": padding})
+    # padded depth 3: the windows cover depths {0, 1} and {1, 2}; after the crop of depth 0, plane d = 0
+    # (padded depth 1) is covered by both windows, plane d = 1 (padded depth 2) by one
+    np.testing.assert_allclose(cropped.output[0, 0, :, 0, 0], [2, 1])
 
 
 def test_unknown_op_is_not_supported(oracle):
