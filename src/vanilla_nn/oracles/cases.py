@@ -273,10 +273,94 @@ def _window_cases() -> list[Case]:
     return cases
 
 
+def _pool_cases(n: int) -> list[Case]:
+    spatial, two = _SPATIAL[n], n == 2
+    x = (2, 3, *spatial)
+    max_op, avg_op, adaptive_op = f"max_pool{n}d", f"avg_pool{n}d", f"adaptive_avg_pool{n}d"
+    cases = [
+        Case(max_op, (x,), {"kernel_size": 2}, "default", quick=two),
+        Case(max_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1}, "stride-padding", quick=n == 1),
+        Case(max_op, (x,), {"kernel_size": _per_dim(n, 3, 2, 2), "stride": 1}, "overlapping"),
+        Case(max_op, (x,), {"kernel_size": 2, "stride": 1, "dilation": 2}, "dilation"),
+        Case(max_op, (x,), {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}, "ceil-mode"),
+        Case(avg_op, (x,), {"kernel_size": 2}, "default", quick=two),
+        Case(avg_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1}, "count-include-pad", quick=n == 1),
+        # strides chosen so that TensorFlow's SAME pads are exactly (1, 1): it can check this case too
+        Case(avg_op, (x,), {"kernel_size": 3, "stride": {1: 2, 2: (2, 1), 3: (1, 2, 2)}[n], "padding": 1,
+                            "count_include_pad": False}, "exclude-pad", quick=two),
+        Case(avg_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, "ceil-mode"),
+        Case(adaptive_op, (x,), {"output_size": {1: 1, 2: (3, 4), 3: (3, 1, 7)}[n]}, "divisible", quick=two),
+        Case(adaptive_op, (x,), {"output_size": _per_dim(n, 4, 3, 2)}, "uneven", quick=n == 1),
+    ]
+    if two:
+        cases += [
+            Case(max_op, ((3, *spatial),), {"kernel_size": 3, "stride": 2, "padding": 1}, "unbatched"),
+            Case(adaptive_op, (x,), {"output_size": (None, 3)}, "none-keeps-size"),
+        ]
+    return cases
+
+
+def _layer_cases() -> list[Case]:
+    image = (2, 3, 5, 4)
+    cases = [
+        Case("linear", ((5, 4), (3, 4), (3,)), {}, "default", quick=True),
+        Case("linear", ((5, 4), (3, 4), None), {}, "no-bias"),
+        Case("linear", ((2, 5, 4), (6, 4), (6,)), {}, "leading-dims"),
+        Case("linear", ((4,), (3, 4), (3,)), {}, "unbatched"),
+        *(Case(op, (image,), {}, "default", quick=True) for op in ("relu", "sigmoid", "tanh")),
+        Case("leaky_relu", (image,), {}, "default"),
+        Case("leaky_relu", (image,), {"negative_slope": 0.25}, "slope", quick=True),
+        Case("flatten", (image,), {}, "default", quick=True),
+        Case("flatten", (image,), {"start_dim": 0, "end_dim": 2}, "start-end"),
+        Case("flatten", (image,), {"start_dim": -3, "end_dim": -2}, "negative-dims"),
+    ]
+    for op in ("softmax", "log_softmax"):
+        cases += [
+            Case(op, ((4, 6),), {"dim": 1}, "default", quick=True),
+            Case(op, (image,), {"dim": 1}, "channels"),
+            Case(op, (image,), {"dim": -1}, "last-dim"),
+            Case(op, (image,), {"dim": 0}, "batch-dim"),
+        ]
+    logits, target = (8, 5), (8,)
+    cases += [
+        Case("cross_entropy", (logits, target), {}, "mean", quick=True),
+        Case("cross_entropy", (logits, target), {"reduction": "sum"}, "sum"),
+        Case("cross_entropy", (logits, target), {"reduction": "none"}, "none"),
+        Case("cross_entropy", (logits, target), {"label_smoothing": 0.1}, "label-smoothing", quick=True),
+        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {}, "spatial"),
+        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {"reduction": "none", "label_smoothing": 0.2},
+             "spatial-smoothing-none"),
+        Case("cross_entropy", ((5,), ()), {"reduction": "sum"}, "unbatched"),
+        Case("mse_loss", ((4, 5), (4, 5)), {}, "mean", quick=True),
+        Case("mse_loss", ((4, 5), (4, 5)), {"reduction": "sum"}, "sum"),
+        Case("mse_loss", ((2, 3, 4), (2, 3, 4)), {"reduction": "none"}, "none"),
+    ]
+    channels = (3,)
+    stats = (channels, channels)
+    cases += [
+        Case("batch_norm", ((8, 3), *stats, channels, channels), {"training": True}, "train", quick=True),
+        Case("batch_norm", ((8, 3), *stats, channels, channels), {"training": False}, "eval", quick=True),
+        Case("batch_norm", ((4, 3, 5, 4), *stats, channels, channels), {"training": True, "eps": 1e-3},
+             "train-2d"),
+        Case("batch_norm", ((4, 3, 5, 4), *stats, channels, channels), {"training": False}, "eval-2d"),
+        Case("batch_norm", ((4, 3, 5), None, None, None, None), {"training": True}, "train-no-stats-no-affine"),
+        Case("batch_norm", ((2, 3, 2, 3, 4), *stats, channels, None), {"training": False, "eps": 1e-3},
+             "eval-3d-weight-only"),
+        # dropout: only what is deterministic can be checked against a framework; a given mask is checked
+        # by finite differences alone (the frameworks draw their own masks and report the check skipped)
+        Case("dropout", ((4, 6), None), {"p": 0.5, "training": False}, "eval", quick=True),
+        Case("dropout", ((4, 6), None), {"p": 0.0, "training": True}, "train-p0"),
+        Case("dropout", ((4, 6), (4, 6)), {"p": 0.3, "training": True}, "train-mask", quick=True),
+    ]
+    return cases
+
+
 CASES: list[Case] = [
     *(c for n in (1, 2, 3) for c in _conv_cases(n)),
     *(c for n in (1, 2, 3) for c in _conv_transpose_cases(n)),
     *_window_cases(),
+    *(c for n in (1, 2, 3) for c in _pool_cases(n)),
+    *_layer_cases(),
 ]
 
 
