@@ -149,3 +149,47 @@ def test_verify_missing_framework_is_one_line(capsys, monkeypatch):
 def test_verify_unknown_op(capsys):
     assert cli.main(["verify", "--op", "conv9d"]) == 2
     assert "conv9d" in capsys.readouterr().err
+
+
+def test_verify_counts_layer_ops(capsys):
+    ops = ["max_pool2d", "avg_pool1d", "cross_entropy", "batch_norm", "dropout"]
+    cases = select_cases(quick=True, ops=ops)
+    assert cli.main(["verify", "--quick", "--json", *(a for op in ops for a in ("--op", op))]) == 0
+    totals = _json_line(capsys.readouterr().out)
+    # each case: 2 oracles x 2 dtypes + one float64 gradcheck
+    assert totals["checks"] == 5 * len(cases) and totals["failed"] == 0
+    # only a given dropout mask is skipped, by both frameworks in both dtypes (it cannot be handed to them)
+    masked = [c for c in cases if c.op == "dropout" and "mask" in c.label]
+    assert len(masked) == 1 and totals["skipped"] == 4 * len(masked)
+
+
+def test_verify_gradcheck_catches_batch_norm_backward_without_the_batch_terms(capsys, monkeypatch):
+    real = F.batch_norm_backward
+
+    def as_if_eval(grad_output, input, running_mean, running_var, weight=None, bias=None, training=False,
+                   momentum=0.1, eps=1e-5):  # forgets that the batch statistics depend on the input
+        if training:
+            mean, var = input.mean(axis=0), input.var(axis=0)
+            return real(grad_output, input, mean, var, weight, bias, False, momentum, eps)
+        return real(grad_output, input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+    monkeypatch.setattr(F, "batch_norm_backward", as_if_eval)
+    code = cli.main(["verify", "--quick", "--json", "--op", "batch_norm", "--oracle", "torch", "-v"])
+    out = capsys.readouterr().out
+    assert code == 1
+    failed_lines = [line for line in out.splitlines() if "batch_norm[train]" in line and "float64" in line]
+    assert failed_lines and "FAIL" in failed_lines[0]
+    assert "grad_input differs" in out and "FAIL input" in out  # the oracle and finite differences both see it
+    assert "batch_norm[eval]" in out
+
+
+def test_verify_catches_cross_entropy_ignoring_label_smoothing(capsys, monkeypatch):
+    real = F.cross_entropy_backward
+    monkeypatch.setattr(F, "cross_entropy_backward",
+                        lambda gy, x, t, reduction="mean", label_smoothing=0.0: real(gy, x, t, reduction))
+    assert cli.main(["verify", "--quick", "--json", "--op", "cross_entropy", "--oracle", "all"]) == 1
+    out = capsys.readouterr().out
+    totals = _json_line(out)
+    # the label-smoothing case fails against both frameworks in both dtypes and against finite differences
+    assert totals["failed"] == 5
+    assert "cross_entropy[label-smoothing]" in out
