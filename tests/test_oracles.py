@@ -379,6 +379,7 @@ def test_grad_output_shape_is_checked(oracle):
     ("conv2d", 4, 6, 2, (6, 2, 3, 2)),
     ("conv_transpose2d", 4, 6, 1, (4, 6, 3, 2)),
     ("conv3d", 3, 5, 1, (5, 3, 3, 2, 2)),
+    ("linear", 5, 3, 1, (3, 5)),  # torch.nn.Linear(5, 3) / keras.layers.Dense(3): PyTorch's (out, in)
 ])
 def test_init_params_in_pytorch_layout(oracle, op, in_channels, out_channels, groups, expected):
     kernel = expected[2:]

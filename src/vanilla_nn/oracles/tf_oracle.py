@@ -423,7 +423,7 @@ def dropout(op: str, input: Any, mask: Any = None, p: float = 0.5, training: boo
 _LAYERS = {
     "conv1d": "Conv1D", "conv2d": "Conv2D", "conv3d": "Conv3D",
     "conv_transpose1d": "Conv1DTranspose", "conv_transpose2d": "Conv2DTranspose",
-    "conv_transpose3d": "Conv3DTranspose",
+    "conv_transpose3d": "Conv3DTranspose", "linear": "Dense",
 }
 
 
@@ -467,14 +467,20 @@ class TensorFlowOracle(Oracle):
 
     def init_params(self, op: str, in_channels: int, out_channels: int, kernel_size: tuple[int, ...],
                     groups: int, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Keras's defaults for the layer (kernel ``GlorotUniform`` seeded with ``seed``, bias zeros)."""
+        """Keras's defaults for the layer (kernel ``GlorotUniform`` seeded with ``seed``, bias zeros); for
+        ``linear``, ``keras.layers.Dense(out)`` whose ``(in, out)`` kernel becomes PyTorch's ``(out, in)``."""
         if op not in _LAYERS:
             raise _not_supported(f"no Keras layer initialiser for {op!r}")
         import keras
 
-        n = spatial_rank(op)
         options: dict[str, Any] = {"use_bias": bias,
                                    "kernel_initializer": keras.initializers.GlorotUniform(seed=seed)}
+        if op == "linear":
+            dense = keras.layers.Dense(out_channels, **options)
+            dense.build((None, in_channels))
+            weight = np.ascontiguousarray(np.asarray(dense.kernel.numpy(), dtype=np.float64).T)
+            return weight, None if not bias else np.asarray(dense.bias.numpy(), dtype=np.float64)
+        n = spatial_rank(op)
         if groups > 1:
             if "transpose" in op:
                 raise _not_supported(f"{op} with groups={groups} (Keras transposed layers have no groups)")

@@ -289,7 +289,7 @@ def dropout(op: str, input: Any, mask: Any = None, p: float = 0.5, training: boo
 _LAYERS = {
     "conv1d": "Conv1d", "conv2d": "Conv2d", "conv3d": "Conv3d",
     "conv_transpose1d": "ConvTranspose1d", "conv_transpose2d": "ConvTranspose2d",
-    "conv_transpose3d": "ConvTranspose3d",
+    "conv_transpose3d": "ConvTranspose3d", "linear": "Linear",
 }
 
 
@@ -320,11 +320,15 @@ class TorchOracle(Oracle):
 
     def init_params(self, op: str, in_channels: int, out_channels: int, kernel_size: tuple[int, ...],
                     groups: int, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """``torch.manual_seed(seed)`` then ``torch.nn.Conv2d(...)`` (or its kin): its weight and bias."""
+        """``torch.manual_seed(seed)`` then ``torch.nn.Conv2d(...)`` (or its kin, or ``torch.nn.Linear(in,
+        out)`` for ``linear``, whose ``kernel_size`` is ``()``): its weight and bias."""
         if op not in _LAYERS:
             raise NotSupportedByOracle(f"not supported by PyTorch: no layer initialiser for {op!r}")
         torch.manual_seed(seed)
         layer_class = getattr(torch.nn, _LAYERS[op])
-        layer = layer_class(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
+        if op == "linear":
+            layer = layer_class(in_channels, out_channels, bias=bias)
+        else:
+            layer = layer_class(in_channels, out_channels, kernel_size, groups=groups, bias=bias)
         weight = layer.weight.detach().double().numpy().copy()
         return weight, None if layer.bias is None else layer.bias.detach().double().numpy().copy()
