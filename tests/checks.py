@@ -17,7 +17,7 @@ def with_layout(a: np.ndarray, layout: str = "strided") -> np.ndarray:
         return np.ascontiguousarray(a).copy()
     if layout == "strided":  # every other element of a buffer twice as large in the last dim
         buffer = np.zeros(a.shape[:-1] + (2 * a.shape[-1],), dtype=a.dtype) if a.ndim else np.zeros(2, a.dtype)
-        view = buffer[..., ::2] if a.ndim else buffer[0]
+        view = buffer[..., ::2] if a.ndim else buffer[0, ...]  # 0-d: a view, not a NumPy scalar
         view[...] = a
         return view
     if layout == "channels_last":  # axis 1 innermost in memory
@@ -43,6 +43,7 @@ def assert_close(actual: np.ndarray, expected: np.ndarray, dtype=None, name: str
     on absolute values (sum of |terms| per element): the scale is then at least its maximum, so a result
     that cancels to nearly zero is judged against the size of what was summed, as rounding error is.
     """
+    actual, expected = np.asarray(actual), np.asarray(expected)
     dtype = np.dtype(expected.dtype if dtype is None else dtype)
     assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
     assert actual.dtype == dtype, f"{name}: dtype {actual.dtype} != {dtype}"

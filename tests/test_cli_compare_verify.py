@@ -149,3 +149,108 @@ def test_verify_missing_framework_is_one_line(capsys, monkeypatch):
 def test_verify_unknown_op(capsys):
     assert cli.main(["verify", "--op", "conv9d"]) == 2
     assert "conv9d" in capsys.readouterr().err
+
+
+def test_verify_counts_layer_ops(capsys):
+    ops = ["max_pool2d", "avg_pool1d", "cross_entropy", "batch_norm", "dropout"]
+    cases = select_cases(quick=True, ops=ops)
+    assert cli.main(["verify", "--quick", "--json", *(a for op in ops for a in ("--op", op))]) == 0
+    totals = _json_line(capsys.readouterr().out)
+    # each case: 2 oracles x 2 dtypes + one float64 gradcheck
+    assert totals["checks"] == 5 * len(cases) and totals["failed"] == 0
+    # only a given dropout mask is skipped, by both frameworks in both dtypes (it cannot be handed to them)
+    masked = [c for c in cases if c.op == "dropout" and "mask" in c.label]
+    assert len(masked) == 1 and totals["skipped"] == 4 * len(masked)
+
+
+def test_verify_gradcheck_catches_batch_norm_backward_without_the_batch_terms(capsys, monkeypatch):
+    real = F.batch_norm_backward
+
+    def as_if_eval(grad_output, input, running_mean, running_var, weight=None, bias=None, training=False,
+                   momentum=0.1, eps=1e-5):  # forgets that the batch statistics depend on the input
+        if training:
+            mean, var = input.mean(axis=0), input.var(axis=0)
+            return real(grad_output, input, mean, var, weight, bias, False, momentum, eps)
+        return real(grad_output, input, running_mean, running_var, weight, bias, training, momentum, eps)
+
+    monkeypatch.setattr(F, "batch_norm_backward", as_if_eval)
+    code = cli.main(["verify", "--quick", "--json", "--op", "batch_norm", "--oracle", "torch", "-v"])
+    out = capsys.readouterr().out
+    assert code == 1
+    failed_lines = [line for line in out.splitlines() if "batch_norm[train]" in line and "float64" in line]
+    assert failed_lines and "FAIL" in failed_lines[0]
+    assert "grad_input differs" in out and "FAIL input" in out  # the oracle and finite differences both see it
+    assert "batch_norm[eval]" in out
+
+
+def test_verify_catches_cross_entropy_ignoring_label_smoothing(capsys, monkeypatch):
+    real = F.cross_entropy_backward
+    monkeypatch.setattr(F, "cross_entropy_backward",
+                        lambda gy, x, t, reduction="mean", label_smoothing=0.0: real(gy, x, t, reduction))
+    assert cli.main(["verify", "--quick", "--json", "--op", "cross_entropy", "--oracle", "all"]) == 1
+    out = capsys.readouterr().out
+    totals = _json_line(out)
+    # the label-smoothing case fails against both frameworks in both dtypes and against finite differences
+    assert totals["failed"] == 5
+    assert "cross_entropy[label-smoothing]" in out
+
+
+@pytest.mark.parametrize("op, extra", [
+    ("max_pool2d", ["--kernel-size", "3", "--stride", "2", "--padding", "1"]),
+    ("max_pool3d", ["--kernel-size", "2", "--dtype", "float32", "--oracle", "tensorflow"]),
+    ("avg_pool1d", ["--kernel-size", "3", "--stride", "2", "--padding", "1", "--no-count-include-pad",
+                    "--ceil-mode"]),
+    ("avg_pool2d", ["--kernel-size", "3", "--stride", "2", "--padding", "1", "--oracle", "tensorflow"]),
+    ("adaptive_avg_pool2d", ["--output-size", "2,3"]),
+    ("linear", ["--input-shape", "2,3,5", "--out-features", "3", "--oracle", "tensorflow"]),
+])
+def test_compare_pooling_and_linear(capsys, op, extra):
+    assert cli.main(["compare", op, *extra]) == 0
+    out = capsys.readouterr().out
+    assert "=== output" in out and "=== grad_input" in out
+    assert ("=== grad_weight" in out) == (op == "linear")
+
+
+def test_compare_pooling_uses_the_classic_procedure(capsys):
+    # input = np.random.random(shape) after np.random.seed; stride defaults to the kernel, as in PyTorch
+    code = cli.main(["compare", "max_pool1d", "--input-shape", "1,2,6", "--kernel-size", "2", "--seed", "3",
+                     "--full"])
+    out = capsys.readouterr().out
+    np.random.seed(3)
+    x = np.random.random((1, 2, 6))
+    expected = x.reshape(1, 2, 3, 2).max(axis=-1)  # windows {0, 1}, {2, 3}, {4, 5}
+    with np.printoptions(precision=8, suppress=True, linewidth=110):
+        assert str(expected) in out
+    assert code == 0
+
+
+def test_compare_linear_uses_the_torch_layer_initialiser(capsys):
+    import torch
+
+    code = cli.main(["compare", "linear", "--input-shape", "3,4", "--out-features", "2", "--seed", "9", "--full"])
+    out = capsys.readouterr().out
+    np.random.seed(9)
+    x = np.random.random((3, 4))
+    torch.manual_seed(9)
+    layer = torch.nn.Linear(4, 2)
+    weight, bias = (p.detach().double().numpy() for p in (layer.weight, layer.bias))
+    with np.printoptions(precision=8, suppress=True, linewidth=110):
+        assert str(x @ weight.T + bias) in out
+    assert code == 0
+
+
+def test_compare_pooling_mismatch_exits_1(capsys, monkeypatch):
+    real = F.avg_pool2d_backward
+    monkeypatch.setattr(F, "avg_pool2d_backward", lambda gy, *a, **k: (real(gy, *a, **k)[0] * (1 + 1e-6),))
+    assert cli.main(["compare", "avg_pool2d", "--kernel-size", "2"]) == 1
+    assert "MISMATCH in grad_input" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["max_pool2d", "--oracle", "tensorflow", "--ceil-mode"], "not supported by TensorFlow"),
+    (["max_pool2d", "--padding", "same"], "pooling takes no padding strings"),
+    (["avg_pool2d", "--kernel-size", "2", "--padding", "2"], "padding"),
+])
+def test_compare_pooling_bad_or_unsupported_options_exit_2(capsys, argv, message):
+    assert cli.main(["compare", *argv]) == 2
+    assert message in capsys.readouterr().err

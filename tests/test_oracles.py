@@ -11,7 +11,7 @@ import pytest
 
 import vanilla_nn.oracles as oracles
 from vanilla_nn.oracles import NotSupportedByOracle, OracleUnavailable, available_oracles, get_oracle
-from vanilla_nn.oracles.cases import CASES, difference, make_arrays
+from vanilla_nn.oracles.cases import CASES, OPS, Case, difference, make_arrays
 
 pytest.importorskip("torch")
 pytest.importorskip("tensorflow")
@@ -133,6 +133,18 @@ def test_torch_and_tensorflow_agree(case, dtype):
     ("conv3d", [(1, 4, 4, 4, 4), (2, 2, 2, 2, 2), None], {"groups": 2}, "float32", "groups > 1"),
     ("conv_transpose2d", [(1, 4, 3, 3), (4, 1, 2, 2), None], {"groups": 2}, "float32", "groups > 1"),
     ("fold", [(1, 4, 4)], {"output_size": (3, 3), "kernel_size": (2, 2)}, "float64", "fold"),
+    ("max_pool2d", [(1, 2, 6, 6)], {"kernel_size": 2, "dilation": 2}, "float32", "dilation > 1"),
+    ("max_pool1d", [(1, 2, 7)], {"kernel_size": 2, "ceil_mode": True}, "float32", "ceil_mode=True"),
+    ("avg_pool2d", [(1, 2, 7, 7)], {"kernel_size": 3, "stride": 2, "ceil_mode": True}, "float64", "ceil_mode"),
+    ("max_pool3d", [(1, 2, 4, 4, 4)], {"kernel_size": 2}, "float64", "float64 input"),
+    ("avg_pool3d", [(1, 2, 4, 4, 4)], {"kernel_size": 2}, "float64", "float64 input"),
+    # SAME would pad (0, 1) here, so TensorFlow cannot leave PyTorch's (1, 1) pads out of the average
+    ("avg_pool1d", [(1, 2, 8)], {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": False},
+     "float32", "count_include_pad=False"),
+    ("adaptive_avg_pool2d", [(1, 2, 7, 6)], {"output_size": (3, 3)}, "float32", "do not divide"),
+    ("leaky_relu", [(2, 3)], {"negative_slope": 0.1}, "float64", "not a float32"),
+    ("dropout", [(2, 3), (2, 3)], {"p": 0.5, "training": True}, "float32", "a given mask"),
+    ("dropout", [(2, 3), None], {"p": 0.5, "training": True}, "float32", "random masks"),
 ])
 def test_tensorflow_reports_what_it_lacks(op, arrays, options, dtype, phrase):
     data = [None if s is None else np.ones(s, dtype) for s in arrays]
@@ -141,9 +153,216 @@ def test_tensorflow_reports_what_it_lacks(op, arrays, options, dtype, phrase):
     assert phrase in str(info.value)
 
 
-def test_torch_reports_3d_unfold_unsupported():
-    with pytest.raises(NotSupportedByOracle, match="not supported by PyTorch"):
-        get_oracle("torch").run("unfold", [np.ones((1, 1, 3, 3, 3))], {"kernel_size": 2})
+def test_torch_unfold_and_fold_3d_by_hand():
+    # PyTorch has no 3-d unfold/fold; the adapter uses one-hot grouped (transposed) convolutions.
+    # x[d, h, w] = 4d + 2h + w on a 2x2x2 cube, kernel (2, 1, 1): two windows per (h, w), stacked over d.
+    x = np.arange(8.0).reshape(1, 1, 2, 2, 2)
+    gy = np.arange(8.0).reshape(1, 2, 4)
+    result = get_oracle("torch").run("unfold", [x], {"kernel_size": (2, 1, 1)}, gy)
+    # row = tap (d offset), column = window (h, w): tap 0 reads d = 0, tap 1 reads d = 1
+    np.testing.assert_allclose(result.output, [[[0, 1, 2, 3], [4, 5, 6, 7]]])
+    # each pixel is in exactly one window, at the tap of its d: grad = gy at (tap d, column 2h + w)
+    np.testing.assert_allclose(result.grads[0], gy.reshape(1, 1, 2, 2, 2))
+    # fold is the adjoint: the columns above fold back to x; padding (1, 0) in d drops the first plane
+    folded = get_oracle("torch").run("fold", [result.output], {"output_size": (2, 2, 2), "kernel_size": (2, 1, 1)})
+    np.testing.assert_allclose(folded.output, x)
+    padding = ((1, 0), (0, 0), (0, 0))
+    cropped = get_oracle("torch").run("fold", [np.ones((1, 2, 8))],
+                                      {"output_size": (2, 2, 2), "kernel_size": (2, 1, 1), "padding": padding})
+    # padded depth 3: the windows cover depths {0, 1} and {1, 2}; after the crop of depth 0, plane d = 0
+    # (padded depth 1) is covered by both windows, plane d = 1 (padded depth 2) by one
+    np.testing.assert_allclose(cropped.output[0, 0, :, 0, 0], [2, 1])
+
+
+@pytest.mark.parametrize("arrays, options, phrase", [
+    ([(2, 3), (2, 3)], {"p": 0.5, "training": True}, "a given mask"),
+    ([(2, 3), None], {"p": 0.2, "training": True}, "random masks"),
+])
+def test_torch_dropout_reports_what_it_cannot_check(arrays, options, phrase):
+    data = [None if s is None else np.ones(s) for s in arrays]
+    with pytest.raises(NotSupportedByOracle, match="not supported by PyTorch") as info:
+        get_oracle("torch").run("dropout", data, options)
+    assert phrase in str(info.value)
+
+
+# --- pooling, losses, batch norm, dropout by hand ---------------------------------------------------------
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_max_pool_pads_with_minus_infinity_by_hand(oracle, dtype):
+    # all-negative input, kernel 2, stride 2, padding 1: padded [-inf, -3, -1, -2, -5, -inf], windows
+    # {-inf, -3}, {-1, -2}, {-5, -inf}. Zero padding would give 0 in the first and last window.
+    x = [[[-3.0, -1.0, -2.0, -5.0]]]
+    result = _run(oracle, "max_pool1d", [x], {"kernel_size": 2, "stride": 2, "padding": 1}, [[[1, 10, 100]]],
+                  dtype)
+    np.testing.assert_array_equal(result.output, [[[-3, -1, -5]]])
+    np.testing.assert_array_equal(result.grads[0], [[[1, 10, 0, 100]]])  # each window's gy to its argmax
+    assert result.output.dtype == result.grads[0].dtype == dtype
+
+
+@pytest.mark.parametrize("count_include_pad, output, grad", [
+    # padded [0, 1, 2, 3, 4, 5, 0], kernel 3, stride 2: windows {0, 1, 2}, {2, 3, 4}, {4, 5, 0}
+    (True, [1, 3, 3], [1 / 3, 2 / 3, 1 / 3, 2 / 3, 1 / 3]),  # divide by 3 always
+    (False, [1.5, 3, 4.5], [1 / 2, 1 / 2 + 1 / 3, 1 / 3, 1 / 3 + 1 / 2, 1 / 2]),  # by the 2, 3, 2 input cells
+])
+def test_avg_pool_count_include_pad_by_hand(oracle, count_include_pad, output, grad):
+    x = [[[1.0, 2.0, 3.0, 4.0, 5.0]]]
+    options = {"kernel_size": 3, "stride": 2, "padding": 1, "count_include_pad": count_include_pad}
+    result = _run(oracle, "avg_pool1d", [x], options, [[[1, 1, 1]]])
+    np.testing.assert_allclose(result.output, [[output]], rtol=1e-15)
+    np.testing.assert_allclose(result.grads[0], [[grad]], rtol=1e-15)
+
+
+def test_adaptive_avg_pool_by_hand(oracle):
+    # 4 -> 2: windows {1, 2} and {3, 4}
+    result = _run(oracle, "adaptive_avg_pool1d", [[[[1.0, 2.0, 3.0, 4.0]]]], {"output_size": 2}, [[[2, 4]]])
+    np.testing.assert_allclose(result.output, [[[1.5, 3.5]]])
+    np.testing.assert_allclose(result.grads[0], [[[1, 1, 2, 2]]])
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_cross_entropy_with_label_smoothing_by_hand(oracle, dtype):
+    # C = 3, e = 0.3, q = 0.7 * onehot + 0.1.
+    # row 0: logits [0, 0, ln 2] -> softmax [1/4, 1/4, 1/2], log-softmax [-ln 4, -ln 4, -ln 2], target 2:
+    #        loss = 0.7 ln 2 + 0.1 (ln 4 + ln 4 + ln 2) = 1.2 ln 2; grad = softmax - q = [0.15, 0.15, -0.3]
+    # row 1: logits [0, 0, 0] -> softmax 1/3 each, target 0: loss = 0.7 ln 3 + 0.1 * 3 ln 3 = ln 3;
+    #        grad = [1/3 - 0.8, 1/3 - 0.1, 1/3 - 0.1]
+    # mean over the 2 rows, scaled by gy = 2: the grads are the rows as they are
+    x = np.array([[0.0, 0.0, np.log(2.0)], [0.0, 0.0, 0.0]], dtype)
+    target = np.array([2, 0])
+    result = oracle.run("cross_entropy", [x, target], {"label_smoothing": 0.3}, np.asarray(2.0, dtype))
+    tolerance = 1e-14 if dtype == np.float64 else 1e-6
+    np.testing.assert_allclose(result.output, (1.2 * np.log(2) + np.log(3)) / 2, rtol=tolerance)
+    np.testing.assert_allclose(result.grads[0], [[0.15, 0.15, -0.3], [1 / 3 - 0.8, 1 / 3 - 0.1, 1 / 3 - 0.1]],
+                               rtol=tolerance, atol=tolerance)
+    assert result.grads[1] is None  # class indices get no gradient
+    assert result.output.dtype == result.grads[0].dtype == dtype
+
+
+def test_cross_entropy_reductions_by_hand(oracle):
+    # logits [0, ln 3] -> log-softmax [-ln 4, -ln(4/3)]; targets 0 and 1 on two rows
+    x = np.array([[0.0, np.log(3.0)], [0.0, np.log(3.0)]])
+    target = np.array([0, 1])
+    per_row = [np.log(4.0), np.log(4.0 / 3.0)]
+    none = oracle.run("cross_entropy", [x, target], {"reduction": "none"}, np.array([1.0, 1.0]))
+    np.testing.assert_allclose(none.output, per_row, rtol=1e-14)
+    # grad = softmax - onehot with softmax [1/4, 3/4]
+    np.testing.assert_allclose(none.grads[0], [[-0.75, 0.75], [0.25, -0.25]], rtol=1e-14)
+    total = oracle.run("cross_entropy", [x, target], {"reduction": "sum"})
+    np.testing.assert_allclose(total.output, sum(per_row), rtol=1e-14)
+    single = oracle.run("cross_entropy", [x[0], np.array(1)], {}, np.array(1.0))  # unbatched: (C,), ()
+    np.testing.assert_allclose(single.output, np.log(4.0 / 3.0), rtol=1e-14)
+
+
+def test_mse_loss_by_hand(oracle):
+    # (input - target) = [1, -2, 3]: mean 14/3; grads +-2 (input - target) / 3
+    result = oracle.run("mse_loss", [np.array([1.0, 0.0, 3.0]), np.array([0.0, 2.0, 0.0])], {}, np.array(1.5))
+    np.testing.assert_allclose(result.output, 14 / 3)
+    np.testing.assert_allclose(result.grads[0], [1.0, -2.0, 3.0])  # 2 * diff / 3 * 1.5
+    np.testing.assert_allclose(result.grads[1], [-1.0, 2.0, -3.0])
+
+
+def test_batch_norm_eval_by_hand(oracle):
+    # running mean 1, running var 4, eps 0, weight 2, bias 1: y = 2 (x - 1) / 2 + 1 = x; grad_x = gy * 2 / 2;
+    # grad_w = sum(gy * (x - 1) / 2) = (0 + 1 + 2 + 3) / 2; grad_b = sum(gy) = 4; running stats: buffers, 0
+    x = np.array([[1.0], [2.0], [3.0], [4.0]])
+    arrays = [x, np.array([1.0]), np.array([4.0]), np.array([2.0]), np.array([1.0])]
+    result = oracle.run("batch_norm", arrays, {"training": False, "eps": 0.0}, np.ones((4, 1)))
+    np.testing.assert_allclose(result.output, x)
+    grad_x, grad_mean, grad_var, grad_w, grad_b = result.grads
+    np.testing.assert_allclose(grad_x, np.ones((4, 1)))
+    np.testing.assert_allclose(grad_w, [3.0])
+    np.testing.assert_allclose(grad_b, [4.0])
+    np.testing.assert_array_equal(grad_mean, [0.0])
+    np.testing.assert_array_equal(grad_var, [0.0])
+
+
+def test_batch_norm_train_by_hand(oracle):
+    # one channel [0, 0, 3]: batch mean 1, biased var 2 (the running stats [5], [7] are not used); eps 2
+    # (PyTorch wants eps > 0 in training), so r = 1 / sqrt(2 + 2) = 1/2 and x_hat = (x - 1) / 2.
+    # grad_x = r (g - mean(g) - x_hat mean(g x_hat)).
+    x = np.array([[0.0], [0.0], [3.0]])
+    arrays = [x, np.array([5.0]), np.array([7.0]), None, None]
+    options = {"training": True, "eps": 2.0}
+    x_hat = np.array([[-0.5], [-0.5], [1.0]])
+    # gy = x_hat: mean(gy) = 0, mean(gy x_hat) = 1/2 -> grad = x_hat / 4
+    result = oracle.run("batch_norm", arrays, options, x_hat)
+    np.testing.assert_allclose(result.output, x_hat, rtol=1e-14)
+    np.testing.assert_allclose(result.grads[0], x_hat / 4, rtol=1e-14)
+    # gy = [1, 0, 0]: g - mean(g) = [2/3, -1/3, -1/3], mean(g x_hat) = -1/6 -> r [7/12, -5/12, -1/6]
+    result = oracle.run("batch_norm", arrays, options, np.array([[1.0], [0.0], [0.0]]))
+    np.testing.assert_allclose(result.grads[0], [[7 / 24], [-5 / 24], [-1 / 12]], rtol=1e-14)
+
+
+def test_dropout_eval_and_p0_are_the_identity(oracle):
+    x = np.array([[1.0, -2.0, 3.0]])
+    for options in ({"p": 0.5, "training": False}, {"p": 0.0, "training": True}):
+        result = oracle.run("dropout", [x, None], options, np.array([[4.0, 5.0, 6.0]]))
+        np.testing.assert_array_equal(result.output, x)
+        np.testing.assert_array_equal(result.grads[0], [[4.0, 5.0, 6.0]])
+
+
+def test_linear_and_activations_by_hand(oracle):
+    # y = x w^T + b: [1, 2] . [[1, 0], [1, -1]]^T + [0, 1] = [1, 0]
+    result = oracle.run("linear", [np.array([[1.0, 2.0]]), np.array([[1.0, 0.0], [1.0, -1.0]]), np.array([0.0, 1.0])],
+                        {}, np.array([[1.0, 2.0]]))
+    np.testing.assert_allclose(result.output, [[1.0, 0.0]])
+    np.testing.assert_allclose(result.grads[0], [[3.0, -2.0]])  # gy w
+    np.testing.assert_allclose(result.grads[1], [[1.0, 2.0], [2.0, 4.0]])  # gy^T x
+    np.testing.assert_allclose(result.grads[2], [1.0, 2.0])
+    x, gy = np.array([-2.0, 0.5]), np.array([1.0, 1.0])
+    np.testing.assert_allclose(oracle.run("leaky_relu", [x], {"negative_slope": 0.25}, gy).grads[0], [0.25, 1.0])
+    np.testing.assert_allclose(oracle.run("relu", [x], {}).output, [0.0, 0.5])
+    np.testing.assert_allclose(oracle.run("sigmoid", [np.zeros(1)], {}, np.ones(1)).grads[0], [0.25])
+    np.testing.assert_allclose(oracle.run("flatten", [np.ones((2, 3, 4))], {"start_dim": 0, "end_dim": 1}).output,
+                               np.ones((6, 4)))
+    np.testing.assert_allclose(oracle.run("log_softmax", [np.zeros((1, 4))], {}).output, np.full((1, 4), -np.log(4)))
+
+
+# --- how the matrix draws its arrays ----------------------------------------------------------------------
+
+def test_make_arrays_draws_valid_class_indices_variances_and_masks():
+    ce = make_arrays(Case("cross_entropy", ((6, 4, 3), (6, 3))), "float32", seed=1)
+    assert ce[0].dtype == np.float32 and not ce[0].flags.c_contiguous
+    assert ce[1].dtype == np.int64 and ce[1].shape == (6, 3) and not ce[1].flags.c_contiguous
+    assert ce[1].min() >= 0 and ce[1].max() < 4  # classes along dim 1 of the logits
+    unbatched = make_arrays(Case("cross_entropy", ((5,), ())), "float64")
+    assert unbatched[1].shape == () and 0 <= unbatched[1] < 5
+    bn = make_arrays(Case("batch_norm", ((4, 3), (3,), (3,), None, (3,))), "float64")
+    assert bn[2].min() >= 0.5 and bn[3] is None  # running_var is a variance
+    mask = make_arrays(Case("dropout", ((50, 40), (50, 40)), {"p": 0.25, "training": True}), "float32")[1]
+    assert set(np.unique(mask)) == {0.0, np.float32(1 / 0.75)}
+
+
+def test_op_info_names_what_gets_a_gradient():
+    assert OPS["cross_entropy"].results == ("output", "grad_input")
+    assert OPS["batch_norm"].grad_indices == (0, 3, 4)
+    args, kwargs = OPS["dropout"].call_args(["x", "m"], {"p": 0.1})
+    assert args == ["x"] and kwargs == {"p": 0.1, "mask": "m"}
+
+
+def test_oracles_never_import_the_code_they_check():
+    """Running every oracle on a case of every op loads no module of vanilla_nn.functional or reference."""
+    import subprocess
+    import sys
+
+    script = (
+        "import sys\n"
+        "import numpy as np\n"
+        "from vanilla_nn.oracles import get_oracle, NotSupportedByOracle\n"
+        "from vanilla_nn.oracles.cases import CASES, make_arrays\n"
+        "seen = set()\n"
+        "for case in CASES:\n"
+        "    if case.op in seen: continue\n"
+        "    seen.add(case.op)\n"
+        "    for name in ('torch', 'tensorflow'):\n"
+        "        try: get_oracle(name).run(case.op, make_arrays(case, 'float32'), case.options)\n"
+        "        except NotSupportedByOracle: pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('vanilla_nn.')))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True).stdout
+    loaded = out.strip().splitlines()[-1]
+    assert "vanilla_nn.oracles.torch_oracle" in loaded and "vanilla_nn.oracles.tf_oracle" in loaded
+    assert "vanilla_nn.functional" not in loaded and "vanilla_nn.reference" not in loaded
 
 
 def test_unknown_op_is_not_supported(oracle):
@@ -160,6 +379,7 @@ def test_grad_output_shape_is_checked(oracle):
     ("conv2d", 4, 6, 2, (6, 2, 3, 2)),
     ("conv_transpose2d", 4, 6, 1, (4, 6, 3, 2)),
     ("conv3d", 3, 5, 1, (5, 3, 3, 2, 2)),
+    ("linear", 5, 3, 1, (3, 5)),  # torch.nn.Linear(5, 3) / keras.layers.Dense(3): PyTorch's (out, in)
 ])
 def test_init_params_in_pytorch_layout(oracle, op, in_channels, out_channels, groups, expected):
     kernel = expected[2:]

@@ -9,7 +9,16 @@ grad_weight, grad_bias) is printed from vanilla_nn and from the framework, then 
 difference of each (relative: max|diff| / max|framework|). Exit status 1 if any exceeds the tolerance
 (1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options or a feature the framework lacks.
 
-Example: vanilla-nn compare conv2d --input-shape 2,3,5,7 --out-channels 4 --kernel-size 3 --stride 2 --seed 123
+Ops: the convolutions and transposed convolutions (1-d to 3-d), linear (weights from torch.nn.Linear(in, out)
+or keras.layers.Dense(out); --out-features, input (*, in_features)), unfold and fold, and max / avg /
+adaptive-avg pooling (1-d to 3-d; no weights: the input and upstream gradient follow the same procedure,
+--stride defaults to --kernel-size as in PyTorch). The other functional ops (activations, losses, batch norm,
+dropout) are checked by `vanilla-nn verify`.
+
+Examples:
+  vanilla-nn compare conv2d --input-shape 2,3,5,7 --out-channels 4 --kernel-size 3 --stride 2 --seed 123
+  vanilla-nn compare max_pool2d --kernel-size 3 --stride 2 --padding 1 --oracle tensorflow
+  vanilla-nn compare linear --input-shape 8,20 --out-features 10
 """
 
 from __future__ import annotations
@@ -20,9 +29,12 @@ from typing import Any
 
 import numpy as np
 
-WEIGHTED_OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
-OPS = (*WEIGHTED_OPS, "unfold", "fold")
+CONV_OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+WEIGHTED_OPS = (*CONV_OPS, "linear")
+POOL_OPS = tuple(f"{kind}_pool{n}d" for kind in ("max", "avg", "adaptive_avg") for n in (1, 2, 3))
+OPS = (*WEIGHTED_OPS, "unfold", "fold", *POOL_OPS)
 DEFAULT_SHAPES = {1: "2,3,7", 2: "2,3,5,7", 3: "2,3,4,5,6"}
+LINEAR_DEFAULT_SHAPE = (2, 5)
 
 
 def _int_list(text: str) -> int | tuple[int, ...]:
@@ -50,11 +62,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("op", choices=OPS, help="the functional op")
     parser.add_argument("--input-shape", type=_int_list, metavar="N,C,...",
-                        help="input shape (default 2,3,5,7 in 2-d, 2,3,7 in 1-d, 2,3,4,5,6 in 3-d); for "
-                             "fold, the shape of the folded image (N, C, *output_size)")
-    parser.add_argument("--out-channels", type=int, default=4, help="output channels (default 4)")
+                        help="input shape (default 2,3,5,7 in 2-d, 2,3,7 in 1-d, 2,3,4,5,6 in 3-d; 2,5 for "
+                             "linear: (*, in_features)); for fold, the shape of the folded image "
+                             "(N, C, *output_size)")
+    parser.add_argument("--out-channels", "--out-features", type=int, default=4, dest="out_channels",
+                        help="output channels of a convolution, or out_features of linear (default 4)")
     parser.add_argument("--kernel-size", type=_int_list, default=3, metavar="K[,K...]", help="default 3")
-    parser.add_argument("--stride", type=_int_list, default=1, metavar="S[,S...]")
+    parser.add_argument("--stride", type=_int_list, default=None, metavar="S[,S...]",
+                        help="default 1; for pooling, kernel_size (PyTorch's default)")
     parser.add_argument("--padding", type=_padding, default=0,
                         help="int, comma list, before:after pairs (1:0,0:2), 'same' or 'valid'")
     parser.add_argument("--dilation", type=_int_list, default=1, metavar="D[,D...]")
@@ -63,7 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="transposed convolutions only")
     parser.add_argument("--padding-mode", default="zeros", choices=["zeros", "reflect", "replicate", "circular"],
                         help="convolutions only")
-    parser.add_argument("--no-bias", action="store_true", help="no bias")
+    parser.add_argument("--ceil-mode", action="store_true", help="max/avg pooling only")
+    parser.add_argument("--no-count-include-pad", action="store_true",
+                        help="avg pooling: divide by the input cells of a window only (count_include_pad=False)")
+    parser.add_argument("--output-size", type=_int_list, default=2, metavar="O[,O...]",
+                        help="adaptive pooling only (default 2)")
+    parser.add_argument("--no-bias", action="store_true", help="no bias (convolutions and linear)")
     parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
     parser.add_argument("--seed", type=int, default=0, help="seeds NumPy and the framework (default 0)")
     parser.add_argument("--oracle", choices=["torch", "tensorflow"], default="torch")
@@ -80,14 +100,25 @@ def _rank(op: str, shape: tuple[int, ...] | None, kernel: Any) -> int:
 
 
 def _options(args: argparse.Namespace, op: str) -> dict[str, Any]:
+    stride = 1 if args.stride is None else args.stride
     if op.startswith("conv_transpose"):
-        return {"stride": args.stride, "padding": args.padding, "output_padding": args.output_padding,
+        return {"stride": stride, "padding": args.padding, "output_padding": args.output_padding,
                 "groups": args.groups, "dilation": args.dilation}
     if op.startswith("conv"):
-        return {"stride": args.stride, "padding": args.padding, "dilation": args.dilation,
+        return {"stride": stride, "padding": args.padding, "dilation": args.dilation,
                 "groups": args.groups, "padding_mode": args.padding_mode}
+    if op == "linear":
+        return {}
+    if op.startswith("max_pool"):
+        return {"kernel_size": args.kernel_size, "stride": args.stride, "padding": args.padding,
+                "dilation": args.dilation, "ceil_mode": args.ceil_mode}
+    if op.startswith("avg_pool"):
+        return {"kernel_size": args.kernel_size, "stride": args.stride, "padding": args.padding,
+                "ceil_mode": args.ceil_mode, "count_include_pad": not args.no_count_include_pad}
+    if op.startswith("adaptive_avg_pool"):
+        return {"output_size": args.output_size}
     return {"kernel_size": args.kernel_size, "dilation": args.dilation, "padding": args.padding,
-            "stride": args.stride}
+            "stride": stride}
 
 
 def _fold_columns_shape(image_shape: tuple[int, ...], options: dict[str, Any]) -> tuple[int, ...]:
@@ -102,8 +133,12 @@ def _fold_columns_shape(image_shape: tuple[int, ...], options: dict[str, Any]) -
 def prepare(args: argparse.Namespace, oracle: Any) -> tuple[list[np.ndarray | None], dict[str, Any], str]:
     """The classic procedure up to the forward: seeded input, framework-initialised weights, options."""
     op = args.op
-    n = _rank(op, args.input_shape if isinstance(args.input_shape, tuple) else None, args.kernel_size)
-    shape = args.input_shape if args.input_shape is not None else _int_list(DEFAULT_SHAPES.get(n, "2,3,5,7"))
+    if op == "linear":
+        n = 0
+        shape = args.input_shape if args.input_shape is not None else LINEAR_DEFAULT_SHAPE
+    else:
+        n = _rank(op, args.input_shape if isinstance(args.input_shape, tuple) else None, args.kernel_size)
+        shape = args.input_shape if args.input_shape is not None else _int_list(DEFAULT_SHAPES.get(n, "2,3,5,7"))
     shape = shape if isinstance(shape, tuple) else (shape,)
     options = _options(args, op)
     np.random.seed(args.seed)
@@ -117,14 +152,17 @@ def prepare(args: argparse.Namespace, oracle: Any) -> tuple[list[np.ndarray | No
     if op == "fold":
         described += f" ({source})"
     if op in WEIGHTED_OPS:
-        if len(shape) < 2:
-            raise ValueError(f"--input-shape={shape} must be (N, C, *spatial)")
-        if shape[1] % args.groups or args.out_channels % args.groups:
-            raise ValueError(f"--groups={args.groups} must divide the input channels ({shape[1]}, from "
-                             f"--input-shape) and --out-channels={args.out_channels}")
-        kernel = args.kernel_size if isinstance(args.kernel_size, tuple) else (args.kernel_size,) * n
-        weight, bias = oracle.init_params(op, shape[1], args.out_channels, kernel, args.groups,
-                                          not args.no_bias, args.seed)
+        if op == "linear":  # torch.nn.Linear(in_features, out_features) / keras.layers.Dense(out_features)
+            weight, bias = oracle.init_params(op, shape[-1], args.out_channels, (), 1, not args.no_bias, args.seed)
+        else:
+            if len(shape) < 2:
+                raise ValueError(f"--input-shape={shape} must be (N, C, *spatial)")
+            if shape[1] % args.groups or args.out_channels % args.groups:
+                raise ValueError(f"--groups={args.groups} must divide the input channels ({shape[1]}, from "
+                                 f"--input-shape) and --out-channels={args.out_channels}")
+            kernel = args.kernel_size if isinstance(args.kernel_size, tuple) else (args.kernel_size,) * n
+            weight, bias = oracle.init_params(op, shape[1], args.out_channels, kernel, args.groups,
+                                              not args.no_bias, args.seed)
         arrays += [weight, bias]
         described += f", weight {'x'.join(map(str, weight.shape))}" + ("" if bias is None else " and bias")
         described += f" from the {oracle.framework} layer initialiser"
@@ -142,9 +180,10 @@ def _print_pair(name: str, ours: np.ndarray | None, theirs: np.ndarray | None, f
 
 
 def run(args: argparse.Namespace) -> int:
+    from vanilla_nn.commands._ours import run_vanilla
     from vanilla_nn.oracles import NotSupportedByOracle, OracleUnavailable, get_oracle
     from vanilla_nn.oracles.cases import OPS as OP_INFO
-    from vanilla_nn.oracles.cases import TOLERANCES, difference, run_vanilla
+    from vanilla_nn.oracles.cases import TOLERANCES, difference
 
     try:
         oracle = get_oracle(args.oracle)
@@ -168,11 +207,11 @@ def run(args: argparse.Namespace) -> int:
 
     settings = ", ".join(f"{k}={v!r}" for k, v in options.items())
     print(f"vanilla-nn compare {args.op}: {described}; {args.dtype}, seed {args.seed}")
-    print(f"options: {settings}")
+    print(f"options: {settings or '(none)'}")
     print(f"oracle: {oracle.framework} {oracle.version}; grad_output = np.random.random(output.shape)")
 
     ours_all = (output, *grads)
-    theirs_all = (theirs.output, *theirs.grads)
+    theirs_all = (theirs.output, *(theirs.grads[i] for i in info.grad_indices))
     present = [(name, a, b) for name, a, b in zip(info.results, ours_all, theirs_all, strict=True)
                if not (a is None and b is None)]
     threshold = sys.maxsize if args.full else 240

@@ -1,10 +1,13 @@
 """Check every functional op against PyTorch, TensorFlow and finite differences, in one command.
 
-Runs the matrix in ``vanilla_nn.oracles.cases`` (ops x options x float64/float32): each case's output and
-every gradient are compared with each oracle's (normwise relative error, tolerance 1e-10 in float64 and 1e-5
-in float32), and each case's backward is checked against central finite differences (``vanilla_nn.gradcheck``,
-float64). Options an oracle lacks are reported as skipped, never as passed. Exit status 0 only if nothing
-failed. With --json the last line of output is one JSON object:
+Runs the matrix in ``vanilla_nn.oracles.cases`` (ops x options x float64/float32): convolutions, transposed
+convolutions, unfold/fold, max/avg/adaptive-avg pooling, linear, activations, flatten, softmax/log-softmax,
+cross-entropy, MSE, batch norm and dropout. Each case's output and the gradient of every differentiable array
+are compared with each oracle's (normwise relative error, tolerance 1e-10 in float64 and 1e-5 in float32),
+and each case's backward is checked against central finite differences (``vanilla_nn.gradcheck``, float64).
+Arrays without a gradient (integer class targets, batch norm's running statistics, a dropout mask) are inputs
+only. Options an oracle lacks are reported as skipped with the reason, never as passed. Exit status 0 only if
+nothing failed. With --json the last line of output is one JSON object:
 {"checks": N, "failed": K, "skipped": S, "oracles": [...], "worst_rel_err": {"float64": x, "float32": y}}
 (worst_rel_err: the largest oracle disagreement per dtype).
 """
@@ -71,21 +74,27 @@ def load_oracles(choice: str) -> tuple[list[Any], list[str]]:
 
 
 def run_case(case: Any, dtype: str, oracles: Sequence[Any], *, gradcheck: bool, seed: int) -> list[Check]:
-    """All checks of one case in one dtype."""
+    """All checks of one case in one dtype.
+
+    The output and the gradient of every differentiable array (``OpInfo.grads``) are compared; arrays held
+    fixed (class targets, running statistics, a dropout mask) are inputs only.
+    """
+    from vanilla_nn.commands._ours import vanilla_callables, vanilla_functions
     from vanilla_nn.gradcheck import gradcheck as finite_difference_check
     from vanilla_nn.oracles import NotSupportedByOracle
-    from vanilla_nn.oracles.cases import OPS, TOLERANCES, difference, make_arrays, vanilla_functions
+    from vanilla_nn.oracles.cases import OPS, TOLERANCES, difference, make_arrays
 
     info = OPS[case.op]
     tolerance = TOLERANCES[dtype]
-    forward, backward = vanilla_functions(case.op)
     arrays = make_arrays(case, dtype, seed)
     against = [o.name for o in oracles] + ([GRADCHECK] if gradcheck and dtype == "float64" else [])
     try:
-        output = forward(*arrays, **case.options)
+        forward, backward = vanilla_functions(case.op)
+        args, kwargs = info.call_args(arrays, case.options)
+        output = forward(*args, **kwargs)
         rng = np.random.default_rng(seed + 1)
-        grad_output = rng.uniform(-1.0, 1.0, np.shape(output)).astype(dtype)
-        grads = tuple(backward(grad_output, *arrays, **case.options))
+        grad_output = np.asarray(rng.uniform(-1.0, 1.0, np.shape(output)), dtype=dtype)
+        grads = tuple(backward(grad_output, *args, **kwargs))
     except Exception as error:  # vanilla_nn failing on a valid case is a failure of every check
         detail = f"vanilla_nn raised {type(error).__name__}: {error}"
         return [Check(case.id, case.op, dtype, name, "fail", detail=detail) for name in against]
@@ -101,8 +110,9 @@ def run_case(case: Any, dtype: str, oracles: Sequence[Any], *, gradcheck: bool, 
             checks.append(Check(case.id, case.op, dtype, oracle.name, "fail",
                                 detail=f"{oracle.framework} raised {type(error).__name__}: {error}"))
             continue
+        their_grads = tuple(theirs.grads[i] for i in info.grad_indices)
         worst_name, worst_abs, worst_rel = "", 0.0, -1.0
-        for name, ours, ref in zip(info.results, (output, *grads), (theirs.output, *theirs.grads),
+        for name, ours, ref in zip(info.results, (output, *grads), (theirs.output, *their_grads),
                                    strict=True):
             abs_err, rel_err = difference(ours, ref)
             if rel_err > worst_rel:
@@ -112,9 +122,9 @@ def run_case(case: Any, dtype: str, oracles: Sequence[Any], *, gradcheck: bool, 
         checks.append(Check(case.id, case.op, dtype, oracle.name, status, worst_rel, worst_abs, detail))
 
     if GRADCHECK in against:
-        report = finite_difference_check(
-            lambda *xs: forward(*xs, **case.options), arrays,
-            lambda gy, *xs: backward(gy, *xs, **case.options), grad_output, names=info.arrays, seed=seed)
+        forward, backward = vanilla_callables(case.op, arrays, case.options)
+        report = finite_difference_check(forward, [arrays[i] for i in info.grad_indices], backward,
+                                          grad_output, names=info.grads, seed=seed)
         detail = "" if report.ok else "; ".join(c.describe() for c in report.failed)
         checks.append(Check(case.id, case.op, dtype, GRADCHECK, "pass" if report.ok else "fail",
                             report.max_rel_err, report.max_abs_err, detail))

@@ -18,7 +18,7 @@ Agreement is measured as a *normwise relative error*: ``max|ours - oracle| / max
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,23 +30,60 @@ TOLERANCES: dict[str, float] = {"float64": 1e-10, "float32": 1e-5}
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
+ARRAY_KINDS = ("uniform", "positive", "class_index", "dropout_mask")
+
+
 @dataclass(frozen=True)
 class OpInfo:
-    """How to call one op: its array arguments in order (the rest are options) and its backward's name."""
+    """How to call one op and what to compare.
+
+    ``arrays``: the op's array arguments in order (the rest are options). ``keyword``: those of them that
+    vanilla_nn takes by keyword (``dropout``'s ``mask``); oracles get every array positionally, in order.
+    ``differentiable``: the arrays the backward returns gradients for, in its order (default: all). The
+    others are held fixed: integer class targets, and batch norm's running statistics, which PyTorch
+    treats as buffers with no gradient. ``kinds``: how :func:`make_arrays` draws an array when it is not
+    ``"uniform"`` (in [-1, 1)): ``"positive"`` (in [0.5, 1.5), a variance), ``"class_index"`` (int64 class
+    indices for the logits in the first array, classes along its dim 1, or dim 0 when it is 1-d) or
+    ``"dropout_mask"`` (``1 / (1 - p)`` with probability ``1 - p``, else 0, ``p`` from the options).
+    """
 
     name: str
     arrays: tuple[str, ...]
     backward: str = ""
     result_names: tuple[str, ...] = ()
+    differentiable: tuple[str, ...] | None = None
+    kinds: Mapping[str, str] = field(default_factory=dict)
+    keyword: tuple[str, ...] = ()
 
     @property
     def backward_name(self) -> str:
         return self.backward or f"{self.name}_backward"
 
     @property
+    def grads(self) -> tuple[str, ...]:
+        """The arrays that get a gradient, in the backward's order."""
+        return self.arrays if self.differentiable is None else self.differentiable
+
+    @property
+    def grad_indices(self) -> tuple[int, ...]:
+        """Positions in ``arrays`` of :attr:`grads`."""
+        return tuple(self.arrays.index(name) for name in self.grads)
+
+    @property
     def results(self) -> tuple[str, ...]:
-        """Names of what is compared: the output, then one gradient per array argument."""
-        return self.result_names or ("output", *(f"grad_{name}" for name in self.arrays))
+        """Names of what is compared: the output, then one gradient per differentiable array."""
+        return self.result_names or ("output", *(f"grad_{name}" for name in self.grads))
+
+    def call_args(self, arrays: Sequence[Any], options: Mapping[str, Any]) -> tuple[list[Any], dict[str, Any]]:
+        """vanilla_nn's ``(positional, keyword)`` arguments: arrays in order, then options and keyword arrays."""
+        positional = [a for name, a in zip(self.arrays, arrays, strict=True) if name not in self.keyword]
+        keywords = {name: a for name, a in zip(self.arrays, arrays, strict=True) if name in self.keyword}
+        return positional, {**options, **keywords}
+
+
+def _pool_infos() -> dict[str, OpInfo]:
+    return {f"{kind}_pool{n}d": OpInfo(f"{kind}_pool{n}d", ("input",))
+            for kind in ("max", "avg", "adaptive_avg") for n in (1, 2, 3)}
 
 
 _CONV_ARRAYS = ("input", "weight", "bias")
@@ -55,6 +92,17 @@ OPS: dict[str, OpInfo] = {
     **{f"conv_transpose{n}d": OpInfo(f"conv_transpose{n}d", _CONV_ARRAYS) for n in (1, 2, 3)},
     "unfold": OpInfo("unfold", ("input",)),
     "fold": OpInfo("fold", ("input",)),
+    **_pool_infos(),
+    "linear": OpInfo("linear", _CONV_ARRAYS),
+    **{name: OpInfo(name, ("input",)) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "flatten",
+                                                    "softmax", "log_softmax")},
+    "cross_entropy": OpInfo("cross_entropy", ("input", "target"), differentiable=("input",),
+                            kinds={"target": "class_index"}),
+    "mse_loss": OpInfo("mse_loss", ("input", "target")),
+    "batch_norm": OpInfo("batch_norm", ("input", "running_mean", "running_var", "weight", "bias"),
+                         differentiable=("input", "weight", "bias"), kinds={"running_var": "positive"}),
+    "dropout": OpInfo("dropout", ("input", "mask"), differentiable=("input",), kinds={"mask": "dropout_mask"},
+                      keyword=("mask",)),
 }
 
 
@@ -79,15 +127,31 @@ class Case:
 
 
 def make_arrays(case: Case, dtype: str | np.dtype, seed: int = 0) -> list[np.ndarray | None]:
-    """Random arrays for ``case`` in ``dtype``, uniform in [-1, 1), each a non-contiguous strided view."""
+    """Random arrays for ``case`` in ``dtype``, each a non-contiguous strided view, drawn as the op's
+    :class:`OpInfo` ``kinds`` say (float arrays uniform in [-1, 1) unless told otherwise)."""
     rng = np.random.default_rng(seed)
+    info = OPS[case.op]
     arrays: list[np.ndarray | None] = []
-    for shape in case.shapes:
+    for name, shape in zip(info.arrays, case.shapes, strict=True):
         if shape is None:
             arrays.append(None)
             continue
-        wide = rng.uniform(-1.0, 1.0, (*shape[:-1], 2 * shape[-1])).astype(dtype)
-        arrays.append(wide[..., ::2])
+        wide_shape = (*shape[:-1], 2 * shape[-1]) if shape else (2,)
+        kind = info.kinds.get(name, "uniform")
+        if kind == "uniform":
+            wide = rng.uniform(-1.0, 1.0, wide_shape).astype(dtype)
+        elif kind == "positive":
+            wide = rng.uniform(0.5, 1.5, wide_shape).astype(dtype)
+        elif kind == "class_index":
+            logits = case.shapes[0]
+            classes = logits[1] if len(logits) > 1 else logits[0]
+            wide = rng.integers(0, classes, wide_shape, dtype=np.int64)
+        elif kind == "dropout_mask":
+            p = float(case.options["p"])
+            wide = ((rng.random(wide_shape) >= p) / (1.0 - p)).astype(dtype)
+        else:
+            raise ValueError(f"{case.id}: array {name!r} has unknown kind {kind!r} (known: {ARRAY_KINDS})")
+        arrays.append(wide[..., ::2] if shape else wide[0, ...])
     return arrays
 
 
@@ -106,25 +170,6 @@ def difference(ours: np.ndarray | None, theirs: np.ndarray | None) -> tuple[floa
     if np.isnan(abs_err):
         return float("inf"), float("inf")
     return abs_err, rel_err
-
-
-def vanilla_functions(op: str) -> tuple[Callable[..., Any], Callable[..., Any]]:
-    """``vanilla_nn.functional``'s forward and backward for ``op``."""
-    import vanilla_nn.functional as F
-
-    info = OPS[op]
-    return getattr(F, info.name), getattr(F, info.backward_name)
-
-
-def run_vanilla(op: str, arrays: Sequence[np.ndarray | None], options: Mapping[str, Any],
-                grad_output: np.ndarray | None = None) -> tuple[np.ndarray, tuple[np.ndarray | None, ...]]:
-    """vanilla_nn's output and, if ``grad_output`` is given, its gradients (else an empty tuple)."""
-    forward, backward = vanilla_functions(op)
-    output = forward(*arrays, **options)
-    if grad_output is None:
-        return output, ()
-    grads = backward(grad_output, *arrays, **options)
-    return output, tuple(grads)
 
 
 # --- the matrix -----------------------------------------------------------------------------------------
@@ -228,10 +273,94 @@ def _window_cases() -> list[Case]:
     return cases
 
 
+def _pool_cases(n: int) -> list[Case]:
+    spatial, two = _SPATIAL[n], n == 2
+    x = (2, 3, *spatial)
+    max_op, avg_op, adaptive_op = f"max_pool{n}d", f"avg_pool{n}d", f"adaptive_avg_pool{n}d"
+    cases = [
+        Case(max_op, (x,), {"kernel_size": 2}, "default", quick=two),
+        Case(max_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1}, "stride-padding", quick=n == 1),
+        Case(max_op, (x,), {"kernel_size": _per_dim(n, 3, 2, 2), "stride": 1}, "overlapping"),
+        Case(max_op, (x,), {"kernel_size": 2, "stride": 1, "dilation": 2}, "dilation"),
+        Case(max_op, (x,), {"kernel_size": 2, "stride": 2, "padding": 1, "ceil_mode": True}, "ceil-mode"),
+        Case(avg_op, (x,), {"kernel_size": 2}, "default", quick=two),
+        Case(avg_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1}, "count-include-pad", quick=n == 1),
+        # strides chosen so that TensorFlow's SAME pads are exactly (1, 1): it can check this case too
+        Case(avg_op, (x,), {"kernel_size": 3, "stride": {1: 2, 2: (2, 1), 3: (1, 2, 2)}[n], "padding": 1,
+                            "count_include_pad": False}, "exclude-pad", quick=two),
+        Case(avg_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1, "ceil_mode": True}, "ceil-mode"),
+        Case(adaptive_op, (x,), {"output_size": {1: 1, 2: (3, 4), 3: (3, 1, 7)}[n]}, "divisible", quick=two),
+        Case(adaptive_op, (x,), {"output_size": _per_dim(n, 4, 3, 2)}, "uneven", quick=n == 1),
+    ]
+    if two:
+        cases += [
+            Case(max_op, ((3, *spatial),), {"kernel_size": 3, "stride": 2, "padding": 1}, "unbatched"),
+            Case(adaptive_op, (x,), {"output_size": (None, 3)}, "none-keeps-size"),
+        ]
+    return cases
+
+
+def _layer_cases() -> list[Case]:
+    image = (2, 3, 5, 4)
+    cases = [
+        Case("linear", ((5, 4), (3, 4), (3,)), {}, "default", quick=True),
+        Case("linear", ((5, 4), (3, 4), None), {}, "no-bias"),
+        Case("linear", ((2, 5, 4), (6, 4), (6,)), {}, "leading-dims"),
+        Case("linear", ((4,), (3, 4), (3,)), {}, "unbatched"),
+        *(Case(op, (image,), {}, "default", quick=True) for op in ("relu", "sigmoid", "tanh")),
+        Case("leaky_relu", (image,), {}, "default"),
+        Case("leaky_relu", (image,), {"negative_slope": 0.25}, "slope", quick=True),
+        Case("flatten", (image,), {}, "default", quick=True),
+        Case("flatten", (image,), {"start_dim": 0, "end_dim": 2}, "start-end"),
+        Case("flatten", (image,), {"start_dim": -3, "end_dim": -2}, "negative-dims"),
+    ]
+    for op in ("softmax", "log_softmax"):
+        cases += [
+            Case(op, ((4, 6),), {"dim": 1}, "default", quick=True),
+            Case(op, (image,), {"dim": 1}, "channels"),
+            Case(op, (image,), {"dim": -1}, "last-dim"),
+            Case(op, (image,), {"dim": 0}, "batch-dim"),
+        ]
+    logits, target = (8, 5), (8,)
+    cases += [
+        Case("cross_entropy", (logits, target), {}, "mean", quick=True),
+        Case("cross_entropy", (logits, target), {"reduction": "sum"}, "sum"),
+        Case("cross_entropy", (logits, target), {"reduction": "none"}, "none"),
+        Case("cross_entropy", (logits, target), {"label_smoothing": 0.1}, "label-smoothing", quick=True),
+        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {}, "spatial"),
+        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {"reduction": "none", "label_smoothing": 0.2},
+             "spatial-smoothing-none"),
+        Case("cross_entropy", ((5,), ()), {"reduction": "sum"}, "unbatched"),
+        Case("mse_loss", ((4, 5), (4, 5)), {}, "mean", quick=True),
+        Case("mse_loss", ((4, 5), (4, 5)), {"reduction": "sum"}, "sum"),
+        Case("mse_loss", ((2, 3, 4), (2, 3, 4)), {"reduction": "none"}, "none"),
+    ]
+    channels = (3,)
+    stats = (channels, channels)
+    cases += [
+        Case("batch_norm", ((8, 3), *stats, channels, channels), {"training": True}, "train", quick=True),
+        Case("batch_norm", ((8, 3), *stats, channels, channels), {"training": False}, "eval", quick=True),
+        Case("batch_norm", ((4, 3, 5, 4), *stats, channels, channels), {"training": True, "eps": 1e-3},
+             "train-2d"),
+        Case("batch_norm", ((4, 3, 5, 4), *stats, channels, channels), {"training": False}, "eval-2d"),
+        Case("batch_norm", ((4, 3, 5), None, None, None, None), {"training": True}, "train-no-stats-no-affine"),
+        Case("batch_norm", ((2, 3, 2, 3, 4), *stats, channels, None), {"training": False, "eps": 1e-3},
+             "eval-3d-weight-only"),
+        # dropout: only what is deterministic can be checked against a framework; a given mask is checked
+        # by finite differences alone (the frameworks draw their own masks and report the check skipped)
+        Case("dropout", ((4, 6), None), {"p": 0.5, "training": False}, "eval", quick=True),
+        Case("dropout", ((4, 6), None), {"p": 0.0, "training": True}, "train-p0"),
+        Case("dropout", ((4, 6), (4, 6)), {"p": 0.3, "training": True}, "train-mask", quick=True),
+    ]
+    return cases
+
+
 CASES: list[Case] = [
     *(c for n in (1, 2, 3) for c in _conv_cases(n)),
     *(c for n in (1, 2, 3) for c in _conv_transpose_cases(n)),
     *_window_cases(),
+    *(c for n in (1, 2, 3) for c in _pool_cases(n)),
+    *_layer_cases(),
 ]
 
 

@@ -22,7 +22,18 @@ What TensorFlow cannot do raises :class:`NotSupportedByOracle`. Found on the CPU
 - ``groups`` > 1 in float64 for 1-d/2-d (no grouped ``Conv2DBackpropInput``); in 3-d at any dtype;
 - ``groups`` > 1 in transposed convolutions at any dtype;
 - ``fold`` (TensorFlow has no col2im), and 3-d ``unfold`` with dilation > 1 (``extract_volume_patches``
-  has no rates).
+  has no rates);
+- pooling with dilation > 1 or ``ceil_mode=True``; 3-d pooling in float64 (``MaxPool3D``/``AvgPool3D`` are
+  float32 only on CPU); average pooling that leaves pads out of the divisor (``count_include_pad=False``)
+  unless TensorFlow's SAME, which does exactly that, produces the same pads; adaptive average pooling unless
+  every output size divides the input size (then it is ``tf.nn.avg_pool`` with kernel = stride);
+- ``leaky_relu`` in float64 with a slope that is not a float32 (``LeakyRelu``'s ``alpha`` is a 32-bit attr);
+- dropout with a given mask or a random one: only evaluation and ``p = 0`` are deterministic.
+
+Pooling, linear, activations, softmax, the losses and batch norm map onto ``tf.nn``: max pooling pads with
+-inf (``tf.pad``) so a pad never wins; cross-entropy is ``sparse_softmax_cross_entropy_with_logits`` with the
+class axis last, and with label smoothing Keras's ``categorical_crossentropy(label_smoothing=...)``; batch norm
+is ``tf.nn.batch_normalization`` with ``tf.nn.moments`` (training) or the running statistics held constant.
 """
 
 from __future__ import annotations
@@ -47,6 +58,7 @@ from vanilla_nn.oracles.base import (
     make_register,
     pad_pairs,
     spatial_rank,
+    tensorflow_same_pairs,
     to_numpy_input,
 )
 
@@ -222,10 +234,196 @@ def fold(op: str, *args: Any, **kwargs: Any) -> Any:
     raise _not_supported("fold (TensorFlow has no col2im op)")
 
 
+# --- pooling ---------------------------------------------------------------------------------------------
+
+def _pool_layout(op: str, input: Any, n: int) -> tuple[Any, bool]:
+    """Channels-last, batched input of a pooling; whether it was unbatched."""
+    unbatched = len(input.shape) == n + 1
+    return _channels_last(input[None] if unbatched else input, n), unbatched
+
+
+def _pool_back(y: Any, n: int, unbatched: bool) -> Any:
+    y = _channels_first(y, n)
+    return y[0] if unbatched else y
+
+
+def _tf_pool(kind: str, n: int, x: Any, kernel: Sequence[int], stride: Sequence[int], padding: str) -> Any:
+    function = getattr(tf.nn, f"{kind}_pool{n}d")
+    return function(x, list(kernel), list(stride), padding)
+
+
+def _check_pool_features(op: str, input: Any, n: int, ceil_mode: bool, dilation: Sequence[int] = (1,)) -> None:
+    if max(dilation) > 1:
+        raise _not_supported(f"{op} with dilation > 1 (TensorFlow's CPU pooling has no dilation)")
+    if ceil_mode:
+        raise _not_supported(f"{op} with ceil_mode=True (TensorFlow's pooling has no ceil_mode)")
+    if n == 3 and _is_float64(input):
+        raise _not_supported(f"{op} with float64 input (the CPU MaxPool3D/AvgPool3D kernels are float32 only)")
+
+
+@register("max_pool1d", "max_pool2d", "max_pool3d")
+def max_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+             ceil_mode: bool = False) -> Any:
+    """``tf.nn.max_pool{n}d`` with VALID windows on the input padded with -inf (a pad never wins)."""
+    n = spatial_rank(op)
+    kernel = ints(kernel_size, n)
+    stride = kernel if stride is None else ints(stride, n)
+    _check_pool_features(op, input, n, ceil_mode, ints(dilation, n))
+    x, unbatched = _pool_layout(op, input, n)
+    pairs = pad_pairs(padding, n)
+    if any(lo or hi for lo, hi in pairs):
+        x = tf.pad(x, [[0, 0], *map(list, pairs), [0, 0]], constant_values=-np.inf)
+    return _pool_back(_tf_pool("max", n, x, kernel, stride, "VALID"), n, unbatched)
+
+
+@register("avg_pool1d", "avg_pool2d", "avg_pool3d")
+def avg_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+             ceil_mode: bool = False, count_include_pad: bool = True) -> Any:
+    """``tf.nn.avg_pool{n}d``. Padding counted in the divisor (``count_include_pad=True``): zeros padded by
+    ``tf.pad``, then VALID. Padding left out of it: TensorFlow's own SAME, which averages only input cells --
+    possible only where SAME's pads are exactly the symmetric ``padding``."""
+    n = spatial_rank(op)
+    kernel = ints(kernel_size, n)
+    stride = kernel if stride is None else ints(stride, n)
+    _check_pool_features(op, input, n, ceil_mode)
+    x, unbatched = _pool_layout(op, input, n)
+    pairs = pad_pairs(padding, n)
+    if not any(lo or hi for lo, hi in pairs):
+        tf_padding = "VALID"
+    elif count_include_pad:
+        x = tf.pad(x, [[0, 0], *map(list, pairs), [0, 0]])
+        tf_padding = "VALID"
+    else:
+        same = tensorflow_same_pairs(tuple(x.shape[1:-1]), kernel, stride, (1,) * n)
+        if tuple(same) != tuple(pairs):
+            raise _not_supported(f"{op} with count_include_pad=False and padding that SAME does not produce "
+                                 f"(padding={padding!r} for input {tuple(x.shape[1:-1])}: TensorFlow leaves pads "
+                                 f"out of the average only with SAME, whose pads here would be {same})")
+        tf_padding = "SAME"
+    return _pool_back(_tf_pool("avg", n, x, kernel, stride, tf_padding), n, unbatched)
+
+
+@register("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
+def adaptive_avg_pool(op: str, input: Any, output_size: Any) -> Any:
+    """TensorFlow has no adaptive pooling; where each output size divides the input size, adaptive average
+    pooling is exactly ``tf.nn.avg_pool`` with kernel = stride = input / output."""
+    n = spatial_rank(op)
+    sizes = (output_size,) * n if isinstance(output_size, (int, np.integer)) else tuple(output_size)
+    _check_pool_features(op, input, n, False)
+    x, unbatched = _pool_layout(op, input, n)
+    spatial = tuple(x.shape[1:-1])
+    out = tuple(size if o is None else int(o) for size, o in zip(spatial, sizes, strict=True))
+    if any(size % o for size, o in zip(spatial, out, strict=True)):
+        raise _not_supported(f"{op} with output sizes that do not divide the input sizes ({spatial} -> {out}: "
+                             f"TensorFlow has no adaptive pooling; divisible sizes map onto tf.nn.avg_pool)")
+    kernel = tuple(size // o for size, o in zip(spatial, out, strict=True))
+    return _pool_back(_tf_pool("avg", n, x, kernel, kernel, "VALID"), n, unbatched)
+
+
+# --- linear, activations, flatten, softmax -----------------------------------------------------------------
+
+@register("linear")
+def linear(op: str, input: Any, weight: Any, bias: Any = None) -> Any:
+    y = tf.tensordot(input, weight, [[len(input.shape) - 1], [1]])
+    return y if bias is None else y + bias
+
+
+@register("relu", "sigmoid", "tanh")
+def activation(op: str, input: Any) -> Any:
+    return {"relu": tf.nn.relu, "sigmoid": tf.math.sigmoid, "tanh": tf.math.tanh}[op](input)
+
+
+@register("leaky_relu")
+def leaky_relu(op: str, input: Any, negative_slope: float = 0.01) -> Any:
+    """``tf.nn.leaky_relu``, whose ``alpha`` is a 32-bit attribute of the op even for float64 input."""
+    if _is_float64(input) and float(np.float32(negative_slope)) != negative_slope:
+        raise _not_supported(f"{op} with float64 input and a negative_slope that is not a float32 "
+                             f"(negative_slope={negative_slope!r}: the LeakyRelu op stores alpha as a 32-bit "
+                             f"float, so it computes with {float(np.float32(negative_slope))!r})")
+    return tf.nn.leaky_relu(input, alpha=negative_slope)
+
+
+@register("flatten")
+def flatten(op: str, input: Any, start_dim: int = 1, end_dim: int = -1) -> Any:
+    shape = list(input.shape)
+    start, end = start_dim % len(shape), end_dim % len(shape)
+    merged = int(np.prod(shape[start:end + 1]))
+    return tf.reshape(input, shape[:start] + [merged] + shape[end + 1:])
+
+
+@register("softmax", "log_softmax")
+def softmax(op: str, input: Any, dim: int = 1) -> Any:
+    return getattr(tf.nn, op)(input, axis=dim)
+
+
+# --- losses ----------------------------------------------------------------------------------------------
+
+def _reduce(loss: Any, reduction: str) -> Any:
+    return {"mean": tf.reduce_mean, "sum": tf.reduce_sum, "none": lambda t: t}[reduction](loss)
+
+
+@register("cross_entropy")
+def cross_entropy(op: str, input: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+    """``tf.nn.sparse_softmax_cross_entropy_with_logits`` on the logits with the class axis moved last; with
+    label smoothing, Keras's ``categorical_crossentropy(one_hot, logits, from_logits=True,
+    label_smoothing=e)``, whose smoothed target ``(1 - e) * onehot + e / C`` is PyTorch's."""
+    rank = len(input.shape)
+    logits = input if rank == 1 else tf.transpose(input, [0, *range(2, rank), 1])
+    if label_smoothing:
+        import keras
+
+        one_hot = tf.one_hot(target, input.shape[0 if rank == 1 else 1], dtype=input.dtype)
+        loss = keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
+                                                     label_smoothing=label_smoothing)
+    else:
+        loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits)
+    return _reduce(loss, reduction)
+
+
+@register("mse_loss")
+def mse_loss(op: str, input: Any, target: Any, reduction: str = "mean") -> Any:
+    return _reduce(tf.math.squared_difference(input, target), reduction)
+
+
+# --- batch norm, dropout ---------------------------------------------------------------------------------
+
+@register("batch_norm")
+def batch_norm(op: str, input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Any:
+    """``tf.nn.batch_normalization`` with the batch's ``tf.nn.moments`` (biased variance, differentiated
+    through) in training, else the running statistics (held constant: ``tf.stop_gradient``)."""
+    rank = len(input.shape)
+    shape = [1, input.shape[1]] + [1] * (rank - 2)
+    if training:
+        mean, variance = tf.nn.moments(input, axes=[0, *range(2, rank)], keepdims=True)
+    else:
+        mean = tf.reshape(tf.stop_gradient(running_mean), shape)
+        variance = tf.reshape(tf.stop_gradient(running_var), shape)
+    offset = None if bias is None else tf.reshape(bias, shape)
+    scale = None if weight is None else tf.reshape(weight, shape)
+    return tf.nn.batch_normalization(input, mean, variance, offset, scale, eps)
+
+
+@register("dropout")
+def dropout(op: str, input: Any, mask: Any = None, p: float = 0.5, training: bool = True) -> Any:
+    """Only the deterministic cases: Keras's ``Dropout(p)(x, training=False)`` (the identity) and
+    ``tf.nn.dropout`` with rate 0. TensorFlow's dropout draws its own mask and takes none."""
+    if training and mask is not None:
+        raise _not_supported("dropout with a given mask (tf.nn.dropout draws its own mask and takes none)")
+    if training and p > 0:
+        raise _not_supported(f"dropout in training with p={p} and no mask (both sides would draw different "
+                             f"random masks)")
+    if training:
+        return tf.nn.dropout(input, rate=0.0)
+    import keras
+
+    return keras.layers.Dropout(p, dtype=input.dtype.name)(input, training=False)
+
+
 _LAYERS = {
     "conv1d": "Conv1D", "conv2d": "Conv2D", "conv3d": "Conv3D",
     "conv_transpose1d": "Conv1DTranspose", "conv_transpose2d": "Conv2DTranspose",
-    "conv_transpose3d": "Conv3DTranspose",
+    "conv_transpose3d": "Conv3DTranspose", "linear": "Dense",
 }
 
 
@@ -245,7 +443,7 @@ class TensorFlowOracle(Oracle):
             grad_output: np.ndarray | None = None) -> OracleResult:
         build = self.builder(op)
         tensors = [None if a is None else tf.constant(to_numpy_input(a)) for a in arrays]
-        present = [t for t in tensors if t is not None]
+        present = [t for t in tensors if t is not None and t.dtype.is_floating]  # class targets: no gradient
         try:
             with tf.GradientTape() as tape:
                 for tensor in present:
@@ -264,19 +462,25 @@ class TensorFlowOracle(Oracle):
                 raise _not_supported(f"{op}: {message}") from error
             raise
         found = iter(grads)
-        result = tuple(None if t is None else np.asarray(next(found)) for t in tensors)
+        result = tuple(None if t is None or not t.dtype.is_floating else np.asarray(next(found)) for t in tensors)
         return OracleResult(output.numpy(), result)
 
     def init_params(self, op: str, in_channels: int, out_channels: int, kernel_size: tuple[int, ...],
                     groups: int, bias: bool, seed: int) -> tuple[np.ndarray, np.ndarray | None]:
-        """Keras's defaults for the layer (kernel ``GlorotUniform`` seeded with ``seed``, bias zeros)."""
+        """Keras's defaults for the layer (kernel ``GlorotUniform`` seeded with ``seed``, bias zeros); for
+        ``linear``, ``keras.layers.Dense(out)`` whose ``(in, out)`` kernel becomes PyTorch's ``(out, in)``."""
         if op not in _LAYERS:
             raise _not_supported(f"no Keras layer initialiser for {op!r}")
         import keras
 
-        n = spatial_rank(op)
         options: dict[str, Any] = {"use_bias": bias,
                                    "kernel_initializer": keras.initializers.GlorotUniform(seed=seed)}
+        if op == "linear":
+            dense = keras.layers.Dense(out_channels, **options)
+            dense.build((None, in_channels))
+            weight = np.ascontiguousarray(np.asarray(dense.kernel.numpy(), dtype=np.float64).T)
+            return weight, None if not bias else np.asarray(dense.bias.numpy(), dtype=np.float64)
+        n = spatial_rank(op)
         if groups > 1:
             if "transpose" in op:
                 raise _not_supported(f"{op} with groups={groups} (Keras transposed layers have no groups)")
