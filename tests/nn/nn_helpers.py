@@ -3,31 +3,13 @@
 from __future__ import annotations
 
 import numpy as np
-
-TOL = {np.dtype(np.float64): 1e-10, np.dtype(np.float32): 1e-5}
+from checks import TOLERANCE as TOL
+from checks import assert_close, with_layout
 
 
 def noncontiguous(array: np.ndarray) -> np.ndarray:
     """The same values in a strided (non-contiguous) view, so layers never rely on C order."""
-    array = np.asarray(array)
-    if array.ndim == 0:
-        return array.copy()
-    holder = np.zeros(array.shape[:-1] + (2 * array.shape[-1],), dtype=array.dtype)
-    holder[..., ::2] = array
-    view = holder[..., ::2]
-    assert not view.flags.c_contiguous or array.shape[-1] <= 1
-    return view
-
-
-def assert_close(actual, expected, dtype, what: str = "") -> None:
-    """Relative agreement at the dtype's tolerance (absolute floor relative to the largest magnitude)."""
-    actual = np.asarray(actual)
-    expected = np.asarray(expected)
-    assert actual.shape == expected.shape, f"{what}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == np.dtype(dtype), f"{what}: dtype {actual.dtype} != {np.dtype(dtype)}"
-    tol = TOL[np.dtype(dtype)]
-    scale = float(np.max(np.abs(expected))) if expected.size else 0.0
-    np.testing.assert_allclose(actual, expected, rtol=tol, atol=tol * max(scale, 1e-30), err_msg=what)
+    return with_layout(np.asarray(array), "strided")
 
 
 def run_against_torch(torch, ours, theirs, x: np.ndarray, seed: int = 0, check_buffers: bool = True) -> None:
