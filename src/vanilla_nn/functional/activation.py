@@ -39,7 +39,7 @@ def relu(input: Any) -> np.ndarray:
     Raises:
         TypeError: ``input`` is not a float32/float64 array (cast integers with ``.astype(np.float64)``).
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.relu(np.array([-1.0, 0.0, 2.0]))
         array([0., 0., 2.])
@@ -58,7 +58,7 @@ def relu_backward(grad_output: Any, input: Any) -> tuple[np.ndarray]:
         TypeError: ``input`` or ``grad_output`` is not a float array.
         ValueError: ``grad_output.shape`` differs from ``input.shape``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x, gy = np.array([-1.0, 0.0, 2.0]), np.array([5.0, 5.0, 5.0])
         >>> F.relu_backward(gy, x)
@@ -85,7 +85,7 @@ def leaky_relu(input: Any, negative_slope: float = 0.01) -> np.ndarray:
         TypeError: ``input`` is not a float array, or ``negative_slope`` is not a real number.
         ValueError: ``negative_slope`` is not finite.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.leaky_relu(np.array([-2.0, 0.0, 2.0]), negative_slope=0.25)
         array([-0.5,  0. ,  2. ])
@@ -113,7 +113,7 @@ def sigmoid(input: Any) -> np.ndarray:
     Raises:
         TypeError: ``input`` is not a float32/float64 array (cast integers with ``.astype(np.float64)``).
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.sigmoid(np.array([-1000.0, 0.0, 1000.0]))   # no overflow warning at either end
         array([0. , 0.5, 1. ])
@@ -131,7 +131,7 @@ def sigmoid_backward(grad_output: Any, input: Any) -> tuple[np.ndarray]:
         TypeError: ``input`` or ``grad_output`` is not a float array.
         ValueError: ``grad_output.shape`` differs from ``input.shape``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.sigmoid_backward(np.array([1.0]), np.array([0.0]))   # 0.5 * (1 - 0.5)
         (array([0.25]),)
@@ -147,7 +147,7 @@ def tanh(input: Any) -> np.ndarray:
     Raises:
         TypeError: ``input`` is not a float32/float64 array (cast integers with ``.astype(np.float64)``).
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.tanh(np.array([0.0], dtype=np.float32))       # the dtype is kept
         array([0.], dtype=float32)
@@ -197,7 +197,7 @@ def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
         ValueError: ``start_dim`` or ``end_dim`` is out of range for ``input.ndim``, or ``start_dim`` comes
             after ``end_dim``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.zeros((2, 3, 4, 5))
         >>> F.flatten(x).shape, F.flatten(x, start_dim=2).shape, F.flatten(x, 0, 1).shape
@@ -213,7 +213,7 @@ def flatten_backward(grad_output: Any, input: Any, start_dim: int = 1, end_dim: 
     Raises:
         TypeError, ValueError: as :func:`flatten`, and when ``grad_output`` is not shaped like its output.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.flatten_backward(np.ones((2, 60)), np.zeros((2, 3, 4, 5)))[0].shape
         (2, 3, 4, 5)

@@ -160,7 +160,7 @@ def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding:
     Raises:
         TypeError, ValueError: as :func:`conv2d`, for the rank ``weight.ndim - 2``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.conv_nd(np.ones((1, 1, 6)), np.ones((1, 1, 3)), stride=2).shape   # 1-d: weight is 3-d
         (1, 1, 2)
@@ -185,7 +185,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     Raises:
         TypeError, ValueError: as :func:`conv2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.arange(5.0).reshape(1, 1, 5)               # 0 1 2 3 4
         >>> F.conv1d(x, np.array([[[1.0, 0.0, -1.0]]]))       # x[o] - x[o + 2]: no kernel flip
@@ -221,7 +221,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
             padding, an unknown padding string or ``padding_mode``, or a kernel larger than the padded
             input. The message names the argument, its value and the shapes.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.ones((1, 1, 4, 4)); w = np.ones((1, 1, 3, 3))
         >>> F.conv2d(x, w, padding=1)[0, 0]
@@ -248,7 +248,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     Raises:
         TypeError, ValueError: as :func:`conv2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> y = F.conv3d(np.ones((1, 2, 4, 4, 4)), np.ones((3, 2, 2, 2, 2)), stride=2)
         >>> y.shape, y[0, :, 0, 0, 0]                          # each output sums 2 * 2*2*2 ones
@@ -278,7 +278,7 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
         TypeError, ValueError: as :func:`conv2d` for the forward's arguments, and when ``grad_output`` is not
             a float array of the output's shape (the message gives the expected shape).
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x, w, b = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), np.zeros(1)
         >>> gx, gw, gb = F.conv2d_backward(np.ones((1, 1, 2, 2)), x, w, b)
@@ -344,7 +344,7 @@ def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1
     Raises:
         TypeError, ValueError: as :func:`conv_transpose2d`, for the rank ``weight.ndim - 2``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.conv_transpose_nd(np.ones((1, 1, 3)), np.ones((1, 1, 3)), stride=2).shape   # (3-1)*2 + 3
         (1, 1, 7)
@@ -370,7 +370,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Raises:
         TypeError, ValueError: as :func:`conv_transpose2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.array([[[1.0, 2.0]]])              # each input scatters a copy of the kernel, stride apart
         >>> F.conv_transpose1d(x, np.ones((1, 1, 3)), stride=2)
@@ -404,7 +404,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
             ``(C_out,)``), stride or dilation below 1, negative padding, ``output_padding`` not smaller than
             stride or dilation, or a non-positive output size. The message names the argument.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)))[0, 0]   # = conv2d's grad_input
         array([[1., 2., 1.],
@@ -424,7 +424,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
     Raises:
         TypeError, ValueError: as :func:`conv_transpose2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.conv_transpose3d(np.ones((1, 2, 2, 3, 4)), np.ones((2, 5, 3, 3, 3)), dilation=2).shape
         (1, 5, 6, 7, 8)
@@ -453,7 +453,7 @@ def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, p
         TypeError, ValueError: as :func:`conv_transpose2d` for the forward's arguments, and when
             ``grad_output`` is not a float array of the output's shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x, w, b = np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), np.zeros(1)
         >>> gx, gw, gb = F.conv_transpose2d_backward(np.ones((1, 1, 3, 3)), x, w, b)

@@ -47,7 +47,7 @@ def dropout_mask(shape: Any, p: float, rng: np.random.Generator, dtype: Any = np
         TypeError: ``p`` is not a number, ``rng`` is not a ``Generator``, or ``dtype`` is not float32/float64.
         ValueError: ``p`` is outside ``[0, 1]``, or ``shape`` is not an int or a tuple of non-negative ints.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> mask = F.dropout_mask((1000,), p=0.25, rng=np.random.default_rng(0))
         >>> sorted(set(mask.tolist()))                    # dropped, or kept and scaled by 1 / (1 - p)
@@ -84,7 +84,7 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, *, mask: Any = No
             bool, or ``rng`` is not a ``Generator``.
         ValueError: ``p`` is outside ``[0, 1]``, or ``mask.shape != input.shape``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x, mask = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 0.0, 2.0, 0.0])   # p = 0.5
         >>> F.dropout(x, 0.5, mask=mask), F.dropout(x, 0.5, training=False)
@@ -114,7 +114,7 @@ def dropout_backward(grad_output: Any, input: Any, p: float = 0.5, training: boo
         ValueError: as :func:`dropout`, ``grad_output.shape != input.shape``, or no ``mask`` in training with
             ``p > 0``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x, mask = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 0.0, 2.0, 0.0])
         >>> F.dropout_backward(np.ones(4), x, 0.5, mask=mask)                  # the same mask as forward

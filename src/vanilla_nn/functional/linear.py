@@ -44,7 +44,7 @@ def linear(input: Any, weight: Any, bias: Any = None) -> np.ndarray:
         TypeError: an argument is not a float32/float64 array.
         ValueError: ``weight`` is not 2-d, ``input``'s last dim is not ``in``, or ``bias`` is not ``(out,)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.array([[1.0, 2.0]])
         >>> w = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]])    # 2 -> 3 features
@@ -68,7 +68,7 @@ def linear_backward(grad_output: Any, input: Any, weight: Any,
         TypeError, ValueError: as :func:`linear`, and when ``grad_output`` is not a float array of shape
             ``(*, out)``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x, w, b = np.array([[1.0, 2.0]]), np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]]), np.zeros(3)
         >>> gx, gw, gb = F.linear_backward(np.ones((1, 3)), x, w, b)

@@ -62,7 +62,7 @@ def log_softmax(input: Any, dim: int = 1) -> np.ndarray:
         TypeError: ``input`` is not a float array, or ``dim`` is not an int.
         ValueError: ``dim`` is out of range for ``input.ndim``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> np.exp(F.log_softmax(np.log([[1.0, 3.0]])))
         array([[0.25, 0.75]])
@@ -80,7 +80,7 @@ def log_softmax_backward(grad_output: Any, input: Any, dim: int = 1) -> tuple[np
         TypeError: ``input`` is not a float array, or ``dim`` is not an int.
         ValueError: ``dim`` is out of range, or ``grad_output.shape != input.shape``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.log_softmax_backward(np.array([[3.0, 0.0, 0.0]]), np.zeros((1, 3)))   # gy - 1/3 * 3
         (array([[ 2., -1., -1.]]),)
@@ -98,7 +98,7 @@ def softmax(input: Any, dim: int = 1) -> np.ndarray:
         TypeError: ``input`` is not a float array, or ``dim`` is not an int.
         ValueError: ``dim`` is out of range for ``input.ndim``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.softmax(np.log([[1.0, 3.0], [2.0, 2.0]]))
         array([[0.25, 0.75],
@@ -115,7 +115,7 @@ def softmax_backward(grad_output: Any, input: Any, dim: int = 1) -> tuple[np.nda
         TypeError: ``input`` is not a float array, or ``dim`` is not an int.
         ValueError: ``dim`` is out of range, or ``grad_output.shape != input.shape``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> (g,) = F.softmax_backward(np.array([[4.0, 0.0]]), np.log([[1.0, 3.0]]))
         >>> g                             # y = (1/4, 3/4): y * (gy - y . gy) = y * (gy - 1)
@@ -182,7 +182,7 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean", label_smooth
         ValueError: ``target.shape`` is not ``input.shape`` without the class dim, a target index is outside
             ``[0, C)``, ``reduction`` is unknown, or ``label_smoothing`` is outside ``[0, 1]``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> logits, target = np.zeros((2, 4)), np.array([0, 3])     # uniform guesses over 4 classes
         >>> bool(np.isclose(F.cross_entropy(logits, target), np.log(4)))
@@ -211,7 +211,7 @@ def cross_entropy_backward(grad_output: Any, input: Any, target: Any, reduction:
     Raises:
         TypeError, ValueError: as :func:`cross_entropy`, and when ``grad_output`` has the wrong shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> logits, target = np.zeros((2, 4)), np.array([0, 3])     # softmax = 1/4 everywhere
         >>> F.cross_entropy_backward(np.asarray(1.0), logits, target)[0]       # (1/4 - onehot) / 2
@@ -262,7 +262,7 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> np.ndarray:
         TypeError: ``input`` or ``target`` is not a float array.
         ValueError: their shapes differ (there is no broadcasting), or ``reduction`` is unknown.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.mse_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0])), F.mse_loss(np.ones(2), np.zeros(2), "sum")
         (array(2.5), array(2.))
@@ -283,7 +283,7 @@ def mse_loss_backward(grad_output: Any, input: Any, target: Any,
         TypeError, ValueError: as :func:`mse_loss`, and when ``grad_output`` has the wrong shape (a scalar
             unless ``reduction="none"``).
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.mse_loss_backward(np.asarray(1.0), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
         (array([1., 2.]), array([-1., -2.]))

@@ -132,7 +132,7 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
             negative, ``momentum`` is None, training with a single value per channel, or evaluating
             (``training=False``) without ``running_mean``/``running_var``.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.array([[-7.0], [1.0], [-1.0], [7.0]])   # N = 4, C = 1: mean 0, variance 25
         >>> F.batch_norm(x, None, None, training=True, eps=0.0).ravel()
@@ -163,7 +163,7 @@ def batch_norm_running_stats(input: Any, running_mean: Any, running_var: Any,
         ValueError: ``running_mean``/``running_var`` is None or not ``(C,)``, ``momentum`` is None, or
             ``input`` has a single value per channel.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.array([[1.0], [3.0]])                  # mean 2; biased variance 1, unbiased 2
         >>> F.batch_norm_running_stats(x, np.zeros(1), np.ones(1), momentum=0.5)
@@ -200,7 +200,7 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
         TypeError, ValueError: as :func:`batch_norm`, and when ``grad_output`` is not a float array of
             ``input``'s shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.array([[-7.0], [1.0], [-1.0], [7.0]])   # x_hat = (-1.4, 0.2, -0.2, 1.4), 1/std = 0.2
         >>> gy = np.array([[1.0], [0.0], [0.0], [0.0]])

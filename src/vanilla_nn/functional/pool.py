@@ -123,7 +123,7 @@ def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     Raises:
         TypeError, ValueError: as :func:`max_pool2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.array([[[1.0, 3.0, 2.0, 5.0, 4.0]]])
         >>> F.max_pool1d(x, 2), F.max_pool1d(x, 2, ceil_mode=True)   # ceil_mode keeps the last, partial window
@@ -154,7 +154,7 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
             dilation below 1, ``padding`` negative or above ``kernel_size // 2``, or an empty output; the
             message names the argument and the shapes.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
         >>> F.max_pool2d(x, 2)[0, 0]
@@ -173,7 +173,7 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
     Raises:
         TypeError, ValueError: as :func:`max_pool2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.max_pool3d(np.ones((2, 3, 4, 6, 8)), kernel_size=(2, 3, 4)).shape
         (2, 3, 2, 2, 2)
@@ -198,7 +198,7 @@ def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
         TypeError, ValueError: as :func:`max_pool2d`, and when ``grad_output`` is not a float array of the
             output's shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
         >>> F.max_pool2d_backward(np.ones((1, 1, 2, 2)), x, 2)[0][0, 0]   # 1 at each window's maximum
@@ -275,7 +275,7 @@ def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     Raises:
         TypeError, ValueError: as :func:`avg_pool2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), kernel_size=2)
         array([[[2., 4.]]])
@@ -302,7 +302,7 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
             below 1, ``padding`` negative or above ``kernel_size // 2``, or an empty output; the
             message names the argument and the shapes.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
         array([[ 2.5,  4.5],
@@ -320,7 +320,7 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
     Raises:
         TypeError, ValueError: as :func:`avg_pool2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> y = F.avg_pool3d(np.ones((1, 2, 4, 4, 4)), 2, stride=1)
         >>> y.shape, float(y.max())
@@ -347,7 +347,7 @@ def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
         TypeError, ValueError: as :func:`avg_pool2d`, and when ``grad_output`` is not a float array of the
             output's shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.avg_pool2d_backward(np.ones((1, 1, 1, 1)), np.zeros((1, 1, 2, 2)), 2)[0][0, 0]
         array([[0.25, 0.25],
@@ -433,7 +433,7 @@ def adaptive_avg_pool1d(input, output_size):
     Raises:
         TypeError, ValueError: as :func:`adaptive_avg_pool2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.adaptive_avg_pool1d(np.arange(5.0).reshape(1, 1, 5), 3)   # windows [0, 2), [1, 4), [3, 5)
         array([[[0.5, 2. , 3.5]]])
@@ -458,7 +458,7 @@ def adaptive_avg_pool2d(input, output_size):
         ValueError: ``input`` is not ``(N, C, H, W)`` or ``(C, H, W)``, or ``output_size`` has the wrong
             length or an entry below 1.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
         >>> F.adaptive_avg_pool2d(x, 2)[0, 0]
@@ -476,7 +476,7 @@ def adaptive_avg_pool3d(input, output_size):
     Raises:
         TypeError, ValueError: as :func:`adaptive_avg_pool2d`.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.adaptive_avg_pool3d(np.ones((2, 3, 5, 6, 7)), (1, 2, 3)).shape
         (2, 3, 1, 2, 3)
@@ -499,7 +499,7 @@ def adaptive_avg_pool2d_backward(grad_output, input, output_size):
         TypeError, ValueError: as :func:`adaptive_avg_pool2d`, and when ``grad_output`` is not a float array
             of the output's shape.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.zeros((1, 1, 5))                    # windows [0, 2), [1, 4), [3, 5): lengths 2, 3, 2
         >>> F.adaptive_avg_pool1d_backward(np.array([[[2.0, 3.0, 2.0]]]), x, 3)

@@ -123,7 +123,7 @@ def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, st
             negative padding, or a dilated kernel larger than the padded input; the message names the
             argument and the shapes.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.unfold(np.arange(9.0).reshape(1, 1, 3, 3), kernel_size=2)[0]
         array([[0., 1., 3., 4.],
@@ -145,7 +145,7 @@ def unfold_backward(grad_output: Any, input: Any, kernel_size: Any, dilation: An
     Raises:
         TypeError, ValueError: as :func:`unfold`, and when ``grad_output`` is not shaped like its output.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.zeros((1, 1, 3, 3))
         >>> (grad_x,) = F.unfold_backward(np.ones((1, 4, 4)), x, kernel_size=2)
@@ -172,7 +172,7 @@ def fold(input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1, padd
         ValueError: ``input.shape[-2]`` is not divisible by ``prod(kernel_size)``, its ``L`` does not match
             the number of blocks that ``output_size`` gives, or an option is out of range (as :func:`unfold`).
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.full((1, 1, 3, 3), 2.0)
         >>> F.fold(F.unfold(x, kernel_size=2), output_size=(3, 3), kernel_size=2)[0, 0]
@@ -191,7 +191,7 @@ def fold_backward(grad_output: Any, input: Any, output_size: Any, kernel_size: A
     Raises:
         TypeError, ValueError: as :func:`fold`, and when ``grad_output`` is not shaped like its output.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> gy = np.arange(9.0).reshape(1, 1, 3, 3)
         >>> F.fold_backward(gy, np.zeros((1, 4, 4)), output_size=3, kernel_size=2)[0][0]   # = unfold(gy)
