@@ -171,7 +171,11 @@ def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding:
 
 def conv_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                      padding: Any = 0, dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros"):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_nd`; see :func:`conv2d_backward`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_nd`; see :func:`conv2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d_backward` (example there).
+    """
     ndim = np.ndim(weight) - 2
     return _conv_backward(f"conv{ndim}d", ndim, grad_output, input, weight, bias, stride, padding, dilation,
                           groups, padding_mode)
@@ -259,7 +263,11 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                     padding_mode="zeros"):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv1d`; see :func:`conv2d_backward`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv1d`; see :func:`conv2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d_backward` (example there).
+    """
     return _conv_backward("conv1d", 1, grad_output, input, weight, bias, stride, padding, dilation, groups,
                           padding_mode)
 
@@ -298,7 +306,11 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
 
 def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                     padding_mode="zeros"):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv3d`; see :func:`conv2d_backward`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv3d`; see :func:`conv2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d_backward` (example there).
+    """
     return _conv_backward("conv3d", 3, grad_output, input, weight, bias, stride, padding, dilation, groups,
                           padding_mode)
 
@@ -358,7 +370,11 @@ def conv_transpose_nd_backward(grad_output: Any, input: Any, weight: Any, bias: 
                                padding: Any = 0, output_padding: Any = 0, groups: int = 1,
                                dilation: Any = 1):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose_nd`; see
-    :func:`conv_transpose2d_backward`."""
+    :func:`conv_transpose2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
+    """
     ndim = np.ndim(weight) - 2
     return _conv_transpose_backward(f"conv_transpose{ndim}d", ndim, grad_output, input, weight, bias, stride,
                                     padding, output_padding, groups, dilation)
@@ -436,7 +452,11 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
 def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose1d`; see
-    :func:`conv_transpose2d_backward`."""
+    :func:`conv_transpose2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
+    """
     return _conv_transpose_backward("conv_transpose1d", 1, grad_output, input, weight, bias, stride, padding,
                                     output_padding, groups, dilation)
 
@@ -471,6 +491,10 @@ def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, p
 def conv_transpose3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose3d`; see
-    :func:`conv_transpose2d_backward`."""
+    :func:`conv_transpose2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
+    """
     return _conv_transpose_backward("conv_transpose3d", 3, grad_output, input, weight, bias, stride, padding,
                                     output_padding, groups, dilation)

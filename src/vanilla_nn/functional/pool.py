@@ -182,7 +182,11 @@ def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
 
 def max_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """``(grad_input,)`` of :func:`max_pool1d`; see :func:`max_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`max_pool1d`; see :func:`max_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d_backward` (example there).
+    """
     return _max_pool_backward("max_pool1d", 1, grad_output, input, kernel_size, stride, padding, dilation,
                               ceil_mode)
 
@@ -215,7 +219,11 @@ def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
 
 
 def max_pool3d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """``(grad_input,)`` of :func:`max_pool3d`; see :func:`max_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`max_pool3d`; see :func:`max_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d_backward` (example there).
+    """
     return _max_pool_backward("max_pool3d", 3, grad_output, input, kernel_size, stride, padding, dilation,
                               ceil_mode)
 
@@ -331,7 +339,11 @@ def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
 def avg_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
-    """``(grad_input,)`` of :func:`avg_pool1d`; see :func:`avg_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`avg_pool1d`; see :func:`avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d_backward` (example there).
+    """
     return _avg_pool_backward("avg_pool1d", 1, grad_output, input, kernel_size, stride, padding, ceil_mode,
                               count_include_pad)
 
@@ -362,7 +374,11 @@ def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
 
 def avg_pool3d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
-    """``(grad_input,)`` of :func:`avg_pool3d`; see :func:`avg_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`avg_pool3d`; see :func:`avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d_backward` (example there).
+    """
     return _avg_pool_backward("avg_pool3d", 3, grad_output, input, kernel_size, stride, padding, ceil_mode,
                               count_include_pad)
 
@@ -485,7 +501,11 @@ def adaptive_avg_pool3d(input, output_size):
 
 
 def adaptive_avg_pool1d_backward(grad_output, input, output_size):
-    """``(grad_input,)`` of :func:`adaptive_avg_pool1d`; see :func:`adaptive_avg_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`adaptive_avg_pool1d`; see :func:`adaptive_avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d_backward` (example there).
+    """
     return _adaptive_avg_pool_backward("adaptive_avg_pool1d", 1, grad_output, input, output_size)
 
 
@@ -509,5 +529,9 @@ def adaptive_avg_pool2d_backward(grad_output, input, output_size):
 
 
 def adaptive_avg_pool3d_backward(grad_output, input, output_size):
-    """``(grad_input,)`` of :func:`adaptive_avg_pool3d`; see :func:`adaptive_avg_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`adaptive_avg_pool3d`; see :func:`adaptive_avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d_backward` (example there).
+    """
     return _adaptive_avg_pool_backward("adaptive_avg_pool3d", 3, grad_output, input, output_size)
