@@ -182,6 +182,21 @@ def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True,
 
     With ``shuffle`` the order is a permutation drawn from ``rng`` (a ``numpy.random.Generator`` or an int
     seed; None means seed 0, so runs repeat). The last batch is smaller unless ``drop_last``.
+
+    Raises:
+        ValueError: ``x`` and ``y`` differ in length, or ``batch_size`` is not a positive int.
+        TypeError: ``rng`` is not None, an int or a ``numpy.random.Generator``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn.data import batches
+        >>> x, y = np.zeros((5, 2)), np.arange(5)
+        >>> [yb.tolist() for _, yb in batches(x, y, batch_size=2, shuffle=False)]
+        [[0, 1], [2, 3], [4]]
+        >>> [len(yb) for _, yb in batches(x, y, batch_size=2, drop_last=True, rng=7)]
+        [2, 2]
+        >>> sorted(np.concatenate([yb for _, yb in batches(x, y, 2, rng=7)]).tolist())   # a permutation
+        [0, 1, 2, 3, 4]
     """
     x, y = np.asarray(x), np.asarray(y)
     if len(x) != len(y):

@@ -159,6 +159,25 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], backward: Callable[
 
     Returns:
         a :class:`GradcheckReport` with one :class:`InputCheck` per non-None input.
+
+    Raises:
+        TypeError: an input (or ``grad_output``) is not a float array.
+        ValueError: ``eps`` or ``n_directions`` is not positive, ``names`` has the wrong length,
+            ``grad_output`` is not shaped like the output, or ``backward`` returns the wrong number of
+            gradients.
+        AssertionError: with ``raise_on_failure``, when some input's gradient is off.
+
+    Examples:
+        >>> import numpy as np
+        >>> import vanilla_nn.functional as F
+        >>> from vanilla_nn.gradcheck import gradcheck
+        >>> x = np.linspace(-2.0, 2.0, 12).reshape(3, 4)
+        >>> gradcheck(F.tanh, [x], F.tanh_backward).ok
+        True
+        >>> wrong = lambda gy, x: 2 * F.tanh_backward(gy, x)[0]   # off by a factor of 2
+        >>> report = gradcheck(F.tanh, [x], wrong, names=["x"])
+        >>> report.ok, [check.name for check in report.failed]
+        (False, ['x'])
     """
     if n_directions < 1:
         raise ValueError(f"gradcheck: n_directions={n_directions!r} must be >= 1")

@@ -41,7 +41,21 @@ def _size(value: Any) -> tuple[int, int]:
 def lenet(in_channels: int = 1, num_classes: int = 10, image_size: int | tuple[int, int] = 8,
           channels: tuple[int, int] = (32, 64), hidden: int = 128, kernel_size: int = 3,
           dtype: Any = np.float32, rng: Any = None) -> nn.Sequential:
-    """The LeNet-style CNN above for ``(N, in_channels, H, W)`` images (``image_size = H`` or ``(H, W)``)."""
+    """The LeNet-style CNN above for ``(N, in_channels, H, W)`` images (``image_size = H`` or ``(H, W)``).
+
+    Raises:
+        TypeError: ``image_size`` is not an int or an ``(H, W)`` pair.
+        ValueError: an image smaller than 4 x 4, or ``kernel_size`` not a positive odd int.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn.models import lenet
+        >>> model = lenet(channels=(4, 8), hidden=16, rng=0)      # a narrow one for 8 x 8 digits
+        >>> model(np.zeros((3, 1, 8, 8), dtype=np.float32)).shape
+        (3, 10)
+        >>> [key for key in model.state_dict() if key.endswith("weight")]
+        ['0.weight', '3.weight', '7.weight', '9.weight']
+    """
     height, width = _size(image_size)
     if not isinstance(kernel_size, numbers.Integral) or kernel_size < 1 or kernel_size % 2 == 0:
         raise ValueError(f"kernel_size={kernel_size!r} must be a positive odd int (padding keeps the size)")

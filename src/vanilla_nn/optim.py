@@ -117,6 +117,24 @@ class SGD(Optimizer):
         b = g  (t = 1),  b = momentum * b + (1 - dampening) * g  (t > 1)   (if momentum)
         g = g + momentum * b  (nesterov)  or  g = b
         p = p - lr * g
+
+    Raises:
+        TypeError: ``params`` is a single array or holds something other than ``Parameter``s, or a
+            hyper-parameter is not a number.
+        ValueError: an empty ``params``, a negative ``lr``, ``momentum`` or ``weight_decay``, or ``nesterov``
+            without momentum (or with dampening).
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn.nn import Parameter
+        >>> from vanilla_nn.optim import SGD
+        >>> p = Parameter(np.array([1.0, 2.0]))
+        >>> p.grad = np.array([0.5, -1.0])
+        >>> opt = SGD([p], lr=0.1)
+        >>> opt.step(); p.data                            # p - lr * g
+        array([0.95, 2.1 ])
+        >>> opt.zero_grad(); p.grad is None
+        True
     """
 
     def __init__(self, params: Iterable[Any], lr: float = 1e-3, momentum: float = 0, dampening: float = 0,
@@ -165,6 +183,20 @@ class Adam(Optimizer):
         m = beta1 * m + (1 - beta1) * g;   v = beta2 * v + (1 - beta2) * g^2
         v_max = max(v_max, v)  and use v_max for v  (amsgrad)
         p = p - lr / (1 - beta1^t) * m / (sqrt(v) / sqrt(1 - beta2^t) + eps)
+
+    Raises:
+        TypeError: as :class:`SGD`, or ``betas`` is not a pair.
+        ValueError: an empty ``params``, a negative ``lr``, ``eps`` or ``weight_decay``, or a beta outside
+            ``[0, 1)``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn.nn import Parameter
+        >>> from vanilla_nn.optim import Adam
+        >>> p = Parameter(np.array([1.0, 2.0]))
+        >>> p.grad = np.array([0.5, -1.0])
+        >>> Adam([p], lr=0.1).step(); p.data              # the first step moves each entry by lr * sign(g)
+        array([0.9, 2.1])
     """
 
     decoupled_weight_decay = False

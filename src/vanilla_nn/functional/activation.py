@@ -34,7 +34,16 @@ def _input_and_grad(op: str, grad_output: Any, input: Any) -> tuple[np.ndarray, 
 
 
 def relu(input: Any) -> np.ndarray:
-    """``max(input, 0)`` element-wise, any shape; NaN stays NaN."""
+    """``max(input, 0)`` element-wise, any shape; NaN stays NaN.
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array (cast integers with ``.astype(np.float64)``).
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.relu(np.array([-1.0, 0.0, 2.0]))
+        array([0., 0., 2.])
+    """
     x = as_float_array(input, "input")
     return np.maximum(x, x.dtype.type(0))
 
@@ -42,7 +51,20 @@ def relu(input: Any) -> np.ndarray:
 def relu_backward(grad_output: Any, input: Any) -> tuple[np.ndarray]:
     """``(grad_input,)`` of :func:`relu`: 0 where ``input <= 0`` (also at 0), else ``grad_output``.
 
-    Like PyTorch, a NaN input (NaN output) passes the gradient through.
+    Like PyTorch, a NaN input (NaN output) passes the gradient through. Every activation's backward takes
+    ``(grad_output, input, *options)`` and returns a 1-tuple the same way.
+
+    Raises:
+        TypeError: ``input`` or ``grad_output`` is not a float array.
+        ValueError: ``grad_output.shape`` differs from ``input.shape``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x, gy = np.array([-1.0, 0.0, 2.0]), np.array([5.0, 5.0, 5.0])
+        >>> F.relu_backward(gy, x)
+        (array([0., 0., 5.]),)
+        >>> F.leaky_relu_backward(gy, x, negative_slope=0.5), F.tanh_backward(gy, np.zeros(3))
+        ((array([2.5, 2.5, 5. ]),), (array([5., 5., 5.]),))
     """
     x, gy = _input_and_grad("relu", grad_output, input)
     return (np.where(x <= 0, x.dtype.type(0), gy),)
@@ -57,7 +79,17 @@ def _check_slope(negative_slope: Any) -> float:
 
 
 def leaky_relu(input: Any, negative_slope: float = 0.01) -> np.ndarray:
-    """``input`` where positive, ``negative_slope * input`` elsewhere; any shape."""
+    """``input`` where positive, ``negative_slope * input`` elsewhere; any shape.
+
+    Raises:
+        TypeError: ``input`` is not a float array, or ``negative_slope`` is not a real number.
+        ValueError: ``negative_slope`` is not finite.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.leaky_relu(np.array([-2.0, 0.0, 2.0]), negative_slope=0.25)
+        array([-0.5,  0. ,  2. ])
+    """
     x = as_float_array(input, "input")
     slope = x.dtype.type(_check_slope(negative_slope))
     with np.errstate(invalid="ignore"):  # -inf * 0 is NaN, as in PyTorch
@@ -65,14 +97,27 @@ def leaky_relu(input: Any, negative_slope: float = 0.01) -> np.ndarray:
 
 
 def leaky_relu_backward(grad_output: Any, input: Any, negative_slope: float = 0.01) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`leaky_relu`: ``grad_output`` where ``input > 0``, else scaled by the slope."""
+    """``(grad_input,)`` of :func:`leaky_relu`: ``grad_output`` where ``input > 0``, else scaled by the slope.
+
+    Raises:
+        TypeError, ValueError: as :func:`leaky_relu` and :func:`relu_backward` (example there).
+    """
     slope = _check_slope(negative_slope)
     x, gy = _input_and_grad("leaky_relu", grad_output, input)
     return (np.where(x > 0, gy, gy * x.dtype.type(slope)),)
 
 
 def sigmoid(input: Any) -> np.ndarray:
-    """``1 / (1 + exp(-input))`` element-wise, computed without overflow for any finite input."""
+    """``1 / (1 + exp(-input))`` element-wise, computed without overflow for any finite input.
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array (cast integers with ``.astype(np.float64)``).
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.sigmoid(np.array([-1000.0, 0.0, 1000.0]))   # no overflow warning at either end
+        array([0. , 0.5, 1. ])
+    """
     x = as_float_array(input, "input")
     e = np.exp(-np.abs(x))  # in (0, 1]: no overflow on either side
     one = x.dtype.type(1)
@@ -80,19 +125,45 @@ def sigmoid(input: Any) -> np.ndarray:
 
 
 def sigmoid_backward(grad_output: Any, input: Any) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`sigmoid`: ``grad_output * y * (1 - y)`` with ``y = sigmoid(input)``."""
+    """``(grad_input,)`` of :func:`sigmoid`: ``grad_output * y * (1 - y)`` with ``y = sigmoid(input)``.
+
+    Raises:
+        TypeError: ``input`` or ``grad_output`` is not a float array.
+        ValueError: ``grad_output.shape`` differs from ``input.shape``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.sigmoid_backward(np.array([1.0]), np.array([0.0]))   # 0.5 * (1 - 0.5)
+        (array([0.25]),)
+    """
     x, gy = _input_and_grad("sigmoid", grad_output, input)
     y = sigmoid(x)
     return (gy * (x.dtype.type(1) - y) * y,)
 
 
 def tanh(input: Any) -> np.ndarray:
-    """Hyperbolic tangent element-wise."""
+    """Hyperbolic tangent element-wise.
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array (cast integers with ``.astype(np.float64)``).
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.tanh(np.array([0.0], dtype=np.float32))       # the dtype is kept
+        array([0.], dtype=float32)
+    """
     return np.tanh(as_float_array(input, "input"))
 
 
 def tanh_backward(grad_output: Any, input: Any) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`tanh`: ``grad_output * (1 - y^2)`` with ``y = tanh(input)``."""
+    """``(grad_input,)`` of :func:`tanh`: ``grad_output * (1 - y^2)`` with ``y = tanh(input)``.
+
+    Raises:
+        TypeError: ``input`` or ``grad_output`` is not a float array.
+        ValueError: ``grad_output.shape`` differs from ``input.shape``.
+
+    See :func:`relu_backward` for an example.
+    """
     x, gy = _input_and_grad("tanh", grad_output, input)
     y = np.tanh(x)
     return (gy * (x.dtype.type(1) - y * y),)
@@ -120,13 +191,33 @@ def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
 
     ``(N, C, H, W)`` with the defaults gives ``(N, C*H*W)``. Like PyTorch, the result is a view of the
     input where the memory layout allows it (a copy otherwise).
+
+    Raises:
+        TypeError: ``input`` is not a float array, or ``start_dim``/``end_dim`` is not an int.
+        ValueError: ``start_dim`` or ``end_dim`` is out of range for ``input.ndim``, or ``start_dim`` comes
+            after ``end_dim``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.zeros((2, 3, 4, 5))
+        >>> F.flatten(x).shape, F.flatten(x, start_dim=2).shape, F.flatten(x, 0, 1).shape
+        ((2, 60), (2, 3, 20), (6, 4, 5))
     """
     x = as_float_array(input, "input")
     return x.reshape(_flatten_shape(x, start_dim, end_dim))
 
 
 def flatten_backward(grad_output: Any, input: Any, start_dim: int = 1, end_dim: int = -1) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`flatten`: ``grad_output`` reshaped to ``input.shape``."""
+    """``(grad_input,)`` of :func:`flatten`: ``grad_output`` reshaped to ``input.shape``.
+
+    Raises:
+        TypeError, ValueError: as :func:`flatten`, and when ``grad_output`` is not shaped like its output.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.flatten_backward(np.ones((2, 60)), np.zeros((2, 3, 4, 5)))[0].shape
+        (2, 3, 4, 5)
+    """
     x = as_float_array(input, "input")
     gy = check_grad_output_shape("flatten", grad_output, _flatten_shape(x, start_dim, end_dim))
     return (gy.reshape(x.shape).astype(x.dtype, copy=False),)

@@ -155,14 +155,27 @@ def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any
 
 def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
             groups: int = 1, padding_mode: str = "zeros") -> np.ndarray:
-    """N-d convolution (cross-correlation); the rank is ``weight.ndim - 2``. See :func:`conv2d`."""
+    """N-d convolution (cross-correlation); the rank is ``weight.ndim - 2``. See :func:`conv2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d`, for the rank ``weight.ndim - 2``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.conv_nd(np.ones((1, 1, 6)), np.ones((1, 1, 3)), stride=2).shape   # 1-d: weight is 3-d
+        (1, 1, 2)
+    """
     ndim = np.ndim(weight) - 2
     return _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
 def conv_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                      padding: Any = 0, dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros"):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_nd`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_nd`; see :func:`conv2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d_backward` (example there).
+    """
     ndim = np.ndim(weight) - 2
     return _conv_backward(f"conv{ndim}d", ndim, grad_output, input, weight, bias, stride, padding, dilation,
                           groups, padding_mode)
@@ -172,6 +185,17 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """1-d convolution: input ``(N, C_in, L)``, weight ``(C_out, C_in/groups, K)`` -> ``(N, C_out, L_out)``.
 
     Arguments as :func:`conv2d`, with one value per spatial dim.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.arange(5.0).reshape(1, 1, 5)               # 0 1 2 3 4
+        >>> F.conv1d(x, np.array([[[1.0, 0.0, -1.0]]]))       # x[o] - x[o + 2]: no kernel flip
+        array([[[-2., -2., -2.]]])
+        >>> F.conv1d(np.ones((2, 3, 10)), np.ones((4, 3, 3)), stride=2, padding="same").shape
+        (2, 4, 5)
     """
     return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
@@ -194,9 +218,14 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         in the promoted dtype of the arguments.
 
     Raises:
-        TypeError, ValueError: on any invalid argument, naming it and the shapes.
+        TypeError: ``input``, ``weight`` or ``bias`` is not a float32/float64 array (integers too: cast them
+            with ``.astype(np.float64)``), or an option has the wrong type (``stride=1.5``, ``groups="2"``).
+        ValueError: an array has the wrong rank or shape (``weight.shape[1] * groups != C_in``, ``C_out`` not
+            divisible by ``groups``, ``bias`` not ``(C_out,)``), a stride or dilation below 1, negative
+            padding, an unknown padding string or ``padding_mode``, or a kernel larger than the padded
+            input. The message names the argument, its value and the shapes.
 
-    Example:
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> x = np.ones((1, 1, 4, 4)); w = np.ones((1, 1, 3, 3))
         >>> F.conv2d(x, w, padding=1)[0, 0]
@@ -204,6 +233,13 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
                [6., 9., 9., 6.],
                [6., 9., 9., 6.],
                [4., 6., 6., 4.]])
+        >>> F.conv2d(np.ones((2, 3, 7, 7), np.float32), np.ones((8, 1, 3, 3), np.float32), groups=3)
+        Traceback (most recent call last):
+            ...
+        ValueError: conv2d: groups=3 must divide the output channels, weight.shape=(8, 1, 3, 3)
+        >>> F.conv2d(np.ones((2, 3, 7, 7), np.float32), np.ones((6, 1, 3, 3), np.float32), groups=3,
+        ...          stride=2, padding="same").shape                   # TensorFlow's SAME: ceil(7 / 2)
+        (2, 6, 4, 4)
     """
     return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
@@ -212,13 +248,26 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
     """3-d convolution: input ``(N, C_in, D, H, W)``, weight ``(C_out, C_in/groups, KD, KH, KW)``.
 
     Arguments as :func:`conv2d`, with one value per spatial dim.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> y = F.conv3d(np.ones((1, 2, 4, 4, 4)), np.ones((3, 2, 2, 2, 2)), stride=2)
+        >>> y.shape, y[0, :, 0, 0, 0]                          # each output sums 2 * 2*2*2 ones
+        ((1, 3, 2, 2, 2), array([16., 16., 16.]))
     """
     return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
 
 
 def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                     padding_mode="zeros"):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv1d`; see :func:`conv2d_backward`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv1d`; see :func:`conv2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d_backward` (example there).
+    """
     return _conv_backward("conv1d", 1, grad_output, input, weight, bias, stride, padding, dilation, groups,
                           padding_mode)
 
@@ -231,6 +280,25 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
     ``grad_bias`` is None when ``bias`` is None. ``grad_input`` is a transposed convolution of
     ``grad_output`` (pulled back through the padding mode), ``grad_weight`` a correlation of the padded
     input with ``grad_output``, ``grad_bias`` the sum of ``grad_output`` over batch and space.
+    The same holds for :func:`conv1d_backward`, :func:`conv3d_backward` and :func:`conv_nd_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d` for the forward's arguments, and when ``grad_output`` is not
+            a float array of the output's shape (the message gives the expected shape).
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x, w, b = np.ones((1, 1, 3, 3)), np.ones((1, 1, 2, 2)), np.zeros(1)
+        >>> gx, gw, gb = F.conv2d_backward(np.ones((1, 1, 2, 2)), x, w, b)
+        >>> gx[0, 0]                      # how many of the 2 x 2 windows cover each pixel
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+        >>> gw[0, 0], gb                  # each tap sees 4 pixels; 4 outputs
+        (array([[4., 4.],
+               [4., 4.]]), array([4.]))
+        >>> F.conv2d_backward(np.ones((1, 1, 2, 2)), x, w)[2] is None   # no bias, no bias gradient
+        True
     """
     return _conv_backward("conv2d", 2, grad_output, input, weight, bias, stride, padding, dilation, groups,
                           padding_mode)
@@ -238,7 +306,11 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
 
 def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
                     padding_mode="zeros"):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv3d`; see :func:`conv2d_backward`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv3d`; see :func:`conv2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv2d_backward` (example there).
+    """
     return _conv_backward("conv3d", 3, grad_output, input, weight, bias, stride, padding, dilation, groups,
                           padding_mode)
 
@@ -279,7 +351,16 @@ def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, w
 
 def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
                       output_padding: Any = 0, groups: int = 1, dilation: Any = 1) -> np.ndarray:
-    """N-d transposed convolution; the rank is ``weight.ndim - 2``. See :func:`conv_transpose2d`."""
+    """N-d transposed convolution; the rank is ``weight.ndim - 2``. See :func:`conv_transpose2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d`, for the rank ``weight.ndim - 2``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.conv_transpose_nd(np.ones((1, 1, 3)), np.ones((1, 1, 3)), stride=2).shape   # (3-1)*2 + 3
+        (1, 1, 7)
+    """
     ndim = np.ndim(weight) - 2
     return _conv_transpose(f"conv_transpose{ndim}d", ndim, input, weight, bias, stride, padding,
                            output_padding, groups, dilation)
@@ -288,14 +369,29 @@ def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1
 def conv_transpose_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                                padding: Any = 0, output_padding: Any = 0, groups: int = 1,
                                dilation: Any = 1):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose_nd`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose_nd`; see
+    :func:`conv_transpose2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
+    """
     ndim = np.ndim(weight) - 2
     return _conv_transpose_backward(f"conv_transpose{ndim}d", ndim, grad_output, input, weight, bias, stride,
                                     padding, output_padding, groups, dilation)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """1-d transposed convolution: ``(N, C_in, L)`` -> ``(N, C_out, L_out)``; see :func:`conv_transpose2d`."""
+    """1-d transposed convolution: ``(N, C_in, L)`` -> ``(N, C_out, L_out)``; see :func:`conv_transpose2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[[1.0, 2.0]]])              # each input scatters a copy of the kernel, stride apart
+        >>> F.conv_transpose1d(x, np.ones((1, 1, 3)), stride=2)
+        array([[[1., 1., 3., 2., 2.]]])
+    """
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding,
                            groups, dilation)
 
@@ -316,20 +412,51 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
     Returns:
         ``(N, C_out, OH, OW)`` with ``OH = (H - 1)*sH - p_top - p_bottom + dH*(KH - 1) + output_padding + 1``.
+
+    Raises:
+        TypeError: a non-float array, or an option of the wrong type.
+        ValueError: a padding string (``"same"``, ``"valid"``: refused, as in PyTorch), wrong ranks or
+            shapes (``weight.shape[0] != C_in``, ``C_in`` not divisible by ``groups``, ``bias`` not
+            ``(C_out,)``), stride or dilation below 1, negative padding, ``output_padding`` not smaller than
+            stride or dilation, or a non-positive output size. The message names the argument.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.conv_transpose2d(np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)))[0, 0]   # = conv2d's grad_input
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+        >>> F.conv_transpose2d(np.ones((2, 4, 5, 5)), np.ones((4, 3, 3, 3)), stride=2, padding=1,
+        ...                    output_padding=1).shape                     # exactly undoes a stride-2 size
+        (2, 3, 10, 10)
     """
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
                            groups, dilation)
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
-    """3-d transposed convolution: ``(N, C_in, D, H, W)`` -> ``(N, C_out, *O)``; see :func:`conv_transpose2d`."""
+    """3-d transposed convolution: ``(N, C_in, D, H, W)`` -> ``(N, C_out, *O)``; see :func:`conv_transpose2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.conv_transpose3d(np.ones((1, 2, 2, 3, 4)), np.ones((2, 5, 3, 3, 3)), dilation=2).shape
+        (1, 5, 6, 7, 8)
+    """
     return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding,
                            groups, dilation)
 
 
 def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose1d`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose1d`; see
+    :func:`conv_transpose2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
+    """
     return _conv_transpose_backward("conv_transpose1d", 1, grad_output, input, weight, bias, stride, padding,
                                     output_padding, groups, dilation)
 
@@ -338,7 +465,24 @@ def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, p
                               groups=1, dilation=1):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose2d`.
 
-    ``grad_input`` is a convolution of the zero-padded ``grad_output`` with the same weight.
+    ``grad_input`` is a convolution of the zero-padded ``grad_output`` with the same weight. The same
+    holds for :func:`conv_transpose1d_backward`, :func:`conv_transpose3d_backward` and
+    :func:`conv_transpose_nd_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d` for the forward's arguments, and when
+            ``grad_output`` is not a float array of the output's shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x, w, b = np.ones((1, 1, 2, 2)), np.ones((1, 1, 2, 2)), np.zeros(1)
+        >>> gx, gw, gb = F.conv_transpose2d_backward(np.ones((1, 1, 3, 3)), x, w, b)
+        >>> gx[0, 0]                      # a 2 x 2 convolution of the 3 x 3 ones
+        array([[4., 4.],
+               [4., 4.]])
+        >>> gw[0, 0], gb
+        (array([[4., 4.],
+               [4., 4.]]), array([9.]))
     """
     return _conv_transpose_backward("conv_transpose2d", 2, grad_output, input, weight, bias, stride, padding,
                                     output_padding, groups, dilation)
@@ -346,6 +490,11 @@ def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, p
 
 def conv_transpose3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
                               groups=1, dilation=1):
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose3d`."""
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose3d`; see
+    :func:`conv_transpose2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
+    """
     return _conv_transpose_backward("conv_transpose3d", 3, grad_output, input, weight, bias, stride, padding,
                                     output_padding, groups, dilation)

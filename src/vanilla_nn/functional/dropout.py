@@ -42,6 +42,16 @@ def dropout_mask(shape: Any, p: float, rng: np.random.Generator, dtype: Any = np
     """A dropout mask of ``shape``: ``1 / (1 - p)`` with probability ``1 - p``, else 0 (all 0 when ``p == 1``).
 
     ``rng`` must be a ``np.random.Generator`` (``np.random.default_rng(seed)``); ``dtype`` float32/float64.
+
+    Raises:
+        TypeError: ``p`` is not a number, ``rng`` is not a ``Generator``, or ``dtype`` is not float32/float64.
+        ValueError: ``p`` is outside ``[0, 1]``, or ``shape`` is not an int or a tuple of non-negative ints.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> mask = F.dropout_mask((1000,), p=0.25, rng=np.random.default_rng(0))
+        >>> sorted(set(mask.tolist()))                    # dropped, or kept and scaled by 1 / (1 - p)
+        [0.0, 1.3333333333333333]
     """
     op = "dropout_mask"
     p = _check_p(op, p)
@@ -68,6 +78,17 @@ def dropout(input: Any, p: float = 0.5, training: bool = True, *, mask: Any = No
 
     Without ``mask`` one is drawn from ``rng`` (or a fresh ``np.random.default_rng()``); to backpropagate,
     draw it with :func:`dropout_mask` and pass it here and to :func:`dropout_backward`.
+
+    Raises:
+        TypeError: ``input`` or ``mask`` is not a float array, ``p`` is not a number, ``training`` is not a
+            bool, or ``rng`` is not a ``Generator``.
+        ValueError: ``p`` is outside ``[0, 1]``, or ``mask.shape != input.shape``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x, mask = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 0.0, 2.0, 0.0])   # p = 0.5
+        >>> F.dropout(x, 0.5, mask=mask), F.dropout(x, 0.5, training=False)
+        (array([2., 0., 6., 0.]), array([1., 2., 3., 4.]))
     """
     op = "dropout"
     x = as_float_array(input, "input")
@@ -87,6 +108,17 @@ def dropout_backward(grad_output: Any, input: Any, p: float = 0.5, training: boo
     """``(grad_input,)`` of :func:`dropout`: ``grad_output * mask`` in training, ``grad_output`` otherwise.
 
     In training with ``p > 0`` the forward's ``mask`` is required.
+
+    Raises:
+        TypeError: as :func:`dropout`, and when ``grad_output`` is not a float array.
+        ValueError: as :func:`dropout`, ``grad_output.shape != input.shape``, or no ``mask`` in training with
+            ``p > 0``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x, mask = np.array([1.0, 2.0, 3.0, 4.0]), np.array([2.0, 0.0, 2.0, 0.0])
+        >>> F.dropout_backward(np.ones(4), x, 0.5, mask=mask)                  # the same mask as forward
+        (array([2., 0., 2., 0.]),)
     """
     op = "dropout_backward"
     x = as_float_array(input, "input")

@@ -39,6 +39,17 @@ def linear(input: Any, weight: Any, bias: Any = None) -> np.ndarray:
     """``y = input @ weight.T + bias``: input ``(*, in)``, weight ``(out, in)``, bias ``(out,)`` -> ``(*, out)``.
 
     The result has the promoted dtype of the arguments.
+
+    Raises:
+        TypeError: an argument is not a float32/float64 array.
+        ValueError: ``weight`` is not 2-d, ``input``'s last dim is not ``in``, or ``bias`` is not ``(out,)``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[1.0, 2.0]])
+        >>> w = np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]])    # 2 -> 3 features
+        >>> F.linear(x, w, bias=np.array([0.0, 0.0, 1.0]))
+        array([[ 1.,  3., -1.]])
     """
     x, w, b, dtype = _linear_args("linear", input, weight, bias)
     y = np.matmul(x.astype(dtype, copy=False), w.astype(dtype, copy=False).T)
@@ -52,6 +63,21 @@ def linear_backward(grad_output: Any, input: Any, weight: Any,
     """``(grad_input, grad_weight, grad_bias)`` of :func:`linear`, each in its argument's dtype.
 
     ``grad_output`` has the output's shape ``(*, out)``; ``grad_bias`` is None when ``bias`` is None.
+
+    Raises:
+        TypeError, ValueError: as :func:`linear`, and when ``grad_output`` is not a float array of shape
+            ``(*, out)``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x, w, b = np.array([[1.0, 2.0]]), np.array([[1.0, 0.0], [1.0, 1.0], [0.0, -1.0]]), np.zeros(3)
+        >>> gx, gw, gb = F.linear_backward(np.ones((1, 3)), x, w, b)
+        >>> gx, gb                        # gy @ W; the sum of gy over rows
+        (array([[2., 0.]]), array([1., 1., 1.]))
+        >>> gw                            # gy^T @ x
+        array([[1., 2.],
+               [1., 2.],
+               [1., 2.]])
     """
     x, w, b, dtype = _linear_args("linear", input, weight, bias)
     gy = check_grad_output_shape("linear", grad_output, x.shape[:-1] + (w.shape[0],)).astype(dtype, copy=False)

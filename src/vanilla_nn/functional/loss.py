@@ -56,13 +56,35 @@ def _softmax(x: np.ndarray, axis: int) -> np.ndarray:
 
 
 def log_softmax(input: Any, dim: int = 1) -> np.ndarray:
-    """``x - logsumexp(x)`` along ``dim``, shifted by the maximum so it never overflows."""
+    """``x - logsumexp(x)`` along ``dim``, shifted by the maximum so it never overflows.
+
+    Raises:
+        TypeError: ``input`` is not a float array, or ``dim`` is not an int.
+        ValueError: ``dim`` is out of range for ``input.ndim``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> np.exp(F.log_softmax(np.log([[1.0, 3.0]])))
+        array([[0.25, 0.75]])
+        >>> F.log_softmax(np.array([[0.0, 1000.0]]))       # no overflow
+        array([[-1000.,     0.]])
+    """
     x = as_float_array(input, "input")
     return _log_softmax(x, _check_dim("log_softmax", dim, x))
 
 
 def log_softmax_backward(grad_output: Any, input: Any, dim: int = 1) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`log_softmax`: ``gy - softmax(x) * sum(gy)`` along ``dim``."""
+    """``(grad_input,)`` of :func:`log_softmax`: ``gy - softmax(x) * sum(gy)`` along ``dim``.
+
+    Raises:
+        TypeError: ``input`` is not a float array, or ``dim`` is not an int.
+        ValueError: ``dim`` is out of range, or ``grad_output.shape != input.shape``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.log_softmax_backward(np.array([[3.0, 0.0, 0.0]]), np.zeros((1, 3)))   # gy - 1/3 * 3
+        (array([[ 2., -1., -1.]]),)
+    """
     x = as_float_array(input, "input")
     axis = _check_dim("log_softmax", dim, x)
     gy = check_grad_output_shape("log_softmax", grad_output, x.shape).astype(x.dtype, copy=False)
@@ -70,13 +92,35 @@ def log_softmax_backward(grad_output: Any, input: Any, dim: int = 1) -> tuple[np
 
 
 def softmax(input: Any, dim: int = 1) -> np.ndarray:
-    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the maximum so it never overflows."""
+    """``exp(x) / sum(exp(x))`` along ``dim``, shifted by the maximum so it never overflows.
+
+    Raises:
+        TypeError: ``input`` is not a float array, or ``dim`` is not an int.
+        ValueError: ``dim`` is out of range for ``input.ndim``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.softmax(np.log([[1.0, 3.0], [2.0, 2.0]]))
+        array([[0.25, 0.75],
+               [0.5 , 0.5 ]])
+    """
     x = as_float_array(input, "input")
     return _softmax(x, _check_dim("softmax", dim, x))
 
 
 def softmax_backward(grad_output: Any, input: Any, dim: int = 1) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`softmax`: ``y * (gy - sum(gy * y))`` along ``dim``, ``y = softmax(x)``."""
+    """``(grad_input,)`` of :func:`softmax`: ``y * (gy - sum(gy * y))`` along ``dim``, ``y = softmax(x)``.
+
+    Raises:
+        TypeError: ``input`` is not a float array, or ``dim`` is not an int.
+        ValueError: ``dim`` is out of range, or ``grad_output.shape != input.shape``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> (g,) = F.softmax_backward(np.array([[4.0, 0.0]]), np.log([[1.0, 3.0]]))
+        >>> g                             # y = (1/4, 3/4): y * (gy - y . gy) = y * (gy - 1)
+        array([[ 0.75, -0.75]])
+    """
     x = as_float_array(input, "input")
     axis = _check_dim("softmax", dim, x)
     gy = check_grad_output_shape("softmax", grad_output, x.shape).astype(x.dtype, copy=False)
@@ -131,6 +175,20 @@ def cross_entropy(input: Any, target: Any, reduction: str = "mean", label_smooth
     Returns:
         A 0-d array for ``"mean"``/``"sum"``, else the per-element losses shaped like ``target``;
         in the input's dtype.
+
+    Raises:
+        TypeError: ``input`` is not a float array, ``target`` does not hold integers (cast it with
+            ``.astype(np.int64)``), or ``label_smoothing`` is not a number.
+        ValueError: ``target.shape`` is not ``input.shape`` without the class dim, a target index is outside
+            ``[0, C)``, ``reduction`` is unknown, or ``label_smoothing`` is outside ``[0, 1]``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> logits, target = np.zeros((2, 4)), np.array([0, 3])     # uniform guesses over 4 classes
+        >>> bool(np.isclose(F.cross_entropy(logits, target), np.log(4)))
+        True
+        >>> F.cross_entropy(logits, target, reduction="none").shape
+        (2,)
     """
     x, t, axis, reduction, smoothing = _cross_entropy_args(input, target, reduction, label_smoothing)
     logp = _log_softmax(x, axis)
@@ -149,6 +207,20 @@ def cross_entropy_backward(grad_output: Any, input: Any, target: Any, reduction:
 
     ``grad_output`` is a scalar for ``"mean"``/``"sum"`` and shaped like ``target`` for ``"none"``.
     The target gets no gradient (it is an index).
+
+    Raises:
+        TypeError, ValueError: as :func:`cross_entropy`, and when ``grad_output`` has the wrong shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> logits, target = np.zeros((2, 4)), np.array([0, 3])     # softmax = 1/4 everywhere
+        >>> F.cross_entropy_backward(np.asarray(1.0), logits, target)[0]       # (1/4 - onehot) / 2
+        array([[-0.375,  0.125,  0.125,  0.125],
+               [ 0.125,  0.125,  0.125, -0.375]])
+        >>> F.cross_entropy_backward(np.asarray(1.0), logits, target, reduction="sum",
+        ...                          label_smoothing=0.4)[0]       # q = 0.6 * onehot + 0.1
+        array([[-0.45,  0.15,  0.15,  0.15],
+               [ 0.15,  0.15,  0.15, -0.45]])
     """
     x, t, axis, reduction, smoothing = _cross_entropy_args(input, target, reduction, label_smoothing)
     gy = check_grad_output_shape("cross_entropy", grad_output, t.shape if reduction == "none" else ())
@@ -185,6 +257,15 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> np.ndarray:
 
     ``input`` and ``target`` are float arrays of one shape; the result has their promoted dtype
     (a 0-d array unless ``reduction="none"``).
+
+    Raises:
+        TypeError: ``input`` or ``target`` is not a float array.
+        ValueError: their shapes differ (there is no broadcasting), or ``reduction`` is unknown.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.mse_loss(np.array([1.0, 2.0]), np.array([0.0, 0.0])), F.mse_loss(np.ones(2), np.zeros(2), "sum")
+        (array(2.5), array(2.))
     """
     x, y, reduction, dtype = _mse_args(input, target, reduction)
     diff = x.astype(dtype, copy=False) - y.astype(dtype, copy=False)
@@ -196,7 +277,17 @@ def mse_loss(input: Any, target: Any, reduction: str = "mean") -> np.ndarray:
 
 def mse_loss_backward(grad_output: Any, input: Any, target: Any,
                       reduction: str = "mean") -> tuple[np.ndarray, np.ndarray]:
-    """``(grad_input, grad_target)`` of :func:`mse_loss`: ``+-2 (input - target) * gy`` (``/ size`` for mean)."""
+    """``(grad_input, grad_target)`` of :func:`mse_loss`: ``+-2 (input - target) * gy`` (``/ size`` for mean).
+
+    Raises:
+        TypeError, ValueError: as :func:`mse_loss`, and when ``grad_output`` has the wrong shape (a scalar
+            unless ``reduction="none"``).
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.mse_loss_backward(np.asarray(1.0), np.array([1.0, 2.0]), np.array([0.0, 0.0]))
+        (array([1., 2.]), array([-1., -2.]))
+    """
     x, y, reduction, dtype = _mse_args(input, target, reduction)
     gy = check_grad_output_shape("mse_loss", grad_output, x.shape if reduction == "none" else ())
     diff = x.astype(dtype, copy=False) - y.astype(dtype, copy=False)

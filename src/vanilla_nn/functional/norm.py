@@ -124,6 +124,21 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
 
     Returns:
         ``(N, C, *S)`` in the promoted dtype of the arguments. The inputs are never modified.
+
+    Raises:
+        TypeError: an array is not a float array, ``training`` is not a bool, or ``momentum``/``eps`` is not
+            a finite number.
+        ValueError: ``input`` is not ``(N, C, ...)``, a per-channel array is not ``(C,)``, ``eps`` is
+            negative, ``momentum`` is None, training with a single value per channel, or evaluating
+            (``training=False``) without ``running_mean``/``running_var``.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[-7.0], [1.0], [-1.0], [7.0]])   # N = 4, C = 1: mean 0, variance 25
+        >>> F.batch_norm(x, None, None, training=True, eps=0.0).ravel()
+        array([-1.4,  0.2, -0.2,  1.4])
+        >>> F.batch_norm(x, np.array([1.0]), np.array([4.0]), eps=0.0).ravel()   # eval: (x - 1) / 2
+        array([-4.,  0., -1.,  3.])
     """
     x, rm, rv, w, b, training, eps, dtype = _bn_args("batch_norm", input, running_mean, running_var, weight,
                                                      bias, training, momentum, eps)
@@ -142,6 +157,17 @@ def batch_norm_running_stats(input: Any, running_mean: Any, running_var: Any,
 
     ``new = (1 - momentum) * old + momentum * batch``, with the batch's UNBIASED variance (PyTorch's rule).
     ``momentum=None`` (PyTorch's cumulative average) is not supported. Each result keeps its argument's dtype.
+
+    Raises:
+        TypeError: an array is not a float array, or ``momentum`` is not a finite number.
+        ValueError: ``running_mean``/``running_var`` is None or not ``(C,)``, ``momentum`` is None, or
+            ``input`` has a single value per channel.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[1.0], [3.0]])                  # mean 2; biased variance 1, unbiased 2
+        >>> F.batch_norm_running_stats(x, np.zeros(1), np.ones(1), momentum=0.5)
+        (array([1.]), array([1.5]))
     """
     op = "batch_norm_running_stats"
     x = _check_input(op, input)
@@ -169,6 +195,21 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
 
     ``grad_weight``/``grad_bias`` are None when ``weight``/``bias`` is None. In training mode the batch
     statistics depend on the input, which adds the two mean terms of the formula in the module docstring.
+
+    Raises:
+        TypeError, ValueError: as :func:`batch_norm`, and when ``grad_output`` is not a float array of
+            ``input``'s shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[-7.0], [1.0], [-1.0], [7.0]])   # x_hat = (-1.4, 0.2, -0.2, 1.4), 1/std = 0.2
+        >>> gy = np.array([[1.0], [0.0], [0.0], [0.0]])
+        >>> gx, gw, gb = F.batch_norm_backward(gy, x, None, None, np.ones(1), np.zeros(1), training=True,
+        ...                                    eps=0.0)
+        >>> gx.ravel()                    # 0.2 * (gy - mean(gy) - x_hat * mean(gy * x_hat)); sums to 0
+        array([ 0.052, -0.036, -0.064,  0.048])
+        >>> gw, gb                        # sum(gy * x_hat), sum(gy)
+        (array([-1.4]), array([1.]))
     """
     x, rm, rv, w, b, training, eps, dtype = _bn_args("batch_norm", input, running_mean, running_var, weight,
                                                      bias, training, momentum, eps)

@@ -118,7 +118,17 @@ def _max_pool_backward(op: str, ndim: int, grad_output: Any, input: Any, kernel_
 
 
 def max_pool1d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """1-d max pooling: ``(N, C, L)`` -> ``(N, C, L_out)``; arguments as :func:`max_pool2d`."""
+    """1-d max pooling: ``(N, C, L)`` -> ``(N, C, L_out)``; arguments as :func:`max_pool2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[[1.0, 3.0, 2.0, 5.0, 4.0]]])
+        >>> F.max_pool1d(x, 2), F.max_pool1d(x, 2, ceil_mode=True)   # ceil_mode keeps the last, partial window
+        (array([[[3., 5.]]]), array([[[3., 5., 4.]]]))
+    """
     return _max_pool("max_pool1d", 1, input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
@@ -136,17 +146,47 @@ def max_pool2d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode
 
     Returns:
         ``(N, C, OH, OW)`` in the input's dtype, ``OH = floor_or_ceil((H + 2p - d*(KH - 1) - 1) / s) + 1``.
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array, an option is not an int (tuple), or
+            ``ceil_mode`` is not a bool.
+        ValueError: ``input`` is not ``(N, C, *S)`` or ``(C, *S)`` for this rank, a kernel size, stride or
+            dilation below 1, ``padding`` negative or above ``kernel_size // 2``, or an empty output; the
+            message names the argument and the shapes.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> F.max_pool2d(x, 2)[0, 0]
+        array([[ 5.,  7.],
+               [13., 15.]])
+        >>> F.max_pool2d(-np.ones((1, 1, 2, 2)), 2, padding=1)[0, 0]  # -inf padding: a pad never wins
+        array([[-1., -1.],
+               [-1., -1.]])
     """
     return _max_pool("max_pool2d", 2, input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool3d(input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """3-d max pooling: ``(N, C, D, H, W)`` -> ``(N, C, *O)``; arguments as :func:`max_pool2d`."""
+    """3-d max pooling: ``(N, C, D, H, W)`` -> ``(N, C, *O)``; arguments as :func:`max_pool2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.max_pool3d(np.ones((2, 3, 4, 6, 8)), kernel_size=(2, 3, 4)).shape
+        (2, 3, 2, 2, 2)
+    """
     return _max_pool("max_pool3d", 3, input, kernel_size, stride, padding, dilation, ceil_mode)
 
 
 def max_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """``(grad_input,)`` of :func:`max_pool1d`; see :func:`max_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`max_pool1d`; see :func:`max_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d_backward` (example there).
+    """
     return _max_pool_backward("max_pool1d", 1, grad_output, input, kernel_size, stride, padding, dilation,
                               ceil_mode)
 
@@ -155,14 +195,35 @@ def max_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0,
     """``(grad_input,)`` of :func:`max_pool2d`: each ``grad_output`` entry goes to its window's argmax.
 
     The argmax is recomputed from ``input`` with PyTorch's rule (first maximum in window order; NaN wins).
-    Overlapping windows that share an argmax add their gradients there.
+    Overlapping windows that share an argmax add their gradients there. :func:`max_pool1d_backward` and
+    :func:`max_pool3d_backward` work the same way.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d`, and when ``grad_output`` is not a float array of the
+            output's shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> F.max_pool2d_backward(np.ones((1, 1, 2, 2)), x, 2)[0][0, 0]   # 1 at each window's maximum
+        array([[0., 0., 0., 0.],
+               [0., 1., 0., 1.],
+               [0., 0., 0., 0.],
+               [0., 1., 0., 1.]])
+        >>> x = np.array([[[1.0, 3.0, 2.0]]])           # both stride-1 windows pick the 3
+        >>> F.max_pool1d_backward(np.ones((1, 1, 2)), x, kernel_size=2, stride=1)
+        (array([[[0., 2., 0.]]]),)
     """
     return _max_pool_backward("max_pool2d", 2, grad_output, input, kernel_size, stride, padding, dilation,
                               ceil_mode)
 
 
 def max_pool3d_backward(grad_output, input, kernel_size, stride=None, padding=0, dilation=1, ceil_mode=False):
-    """``(grad_input,)`` of :func:`max_pool3d`; see :func:`max_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`max_pool3d`; see :func:`max_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`max_pool2d_backward` (example there).
+    """
     return _max_pool_backward("max_pool3d", 3, grad_output, input, kernel_size, stride, padding, dilation,
                               ceil_mode)
 
@@ -217,7 +278,16 @@ def _avg_pool_backward(op: str, ndim: int, grad_output: Any, input: Any, kernel_
 
 
 def avg_pool1d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """1-d average pooling: ``(N, C, L)`` -> ``(N, C, L_out)``; arguments as :func:`avg_pool2d`."""
+    """1-d average pooling: ``(N, C, L)`` -> ``(N, C, L_out)``; arguments as :func:`avg_pool2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.avg_pool1d(np.array([[[1.0, 3.0, 2.0, 6.0]]]), kernel_size=2)
+        array([[[2., 4.]]])
+    """
     return _avg_pool("avg_pool1d", 1, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
@@ -232,32 +302,83 @@ def avg_pool2d(input, kernel_size, stride=None, padding=0, ceil_mode=False, coun
 
     Returns:
         ``(N, C, OH, OW)`` in the input's dtype.
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array, an option is not an int (tuple), or
+            ``ceil_mode``/``count_include_pad`` is not a bool.
+        ValueError: ``input`` is not ``(N, C, *S)`` or ``(C, *S)`` for this rank, a kernel size or stride
+            below 1, ``padding`` negative or above ``kernel_size // 2``, or an empty output; the
+            message names the argument and the shapes.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.avg_pool2d(np.arange(16.0).reshape(1, 1, 4, 4), 2)[0, 0]
+        array([[ 2.5,  4.5],
+               [10.5, 12.5]])
+        >>> x = np.ones((1, 1, 3))                     # windows [pad, x0] and [x1, x2]
+        >>> F.avg_pool1d(x, 2, padding=1), F.avg_pool1d(x, 2, padding=1, count_include_pad=False)
+        (array([[[0.5, 1. ]]]), array([[[1., 1.]]]))
     """
     return _avg_pool("avg_pool2d", 2, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool3d(input, kernel_size, stride=None, padding=0, ceil_mode=False, count_include_pad=True):
-    """3-d average pooling: ``(N, C, D, H, W)`` -> ``(N, C, *O)``; arguments as :func:`avg_pool2d`."""
+    """3-d average pooling: ``(N, C, D, H, W)`` -> ``(N, C, *O)``; arguments as :func:`avg_pool2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> y = F.avg_pool3d(np.ones((1, 2, 4, 4, 4)), 2, stride=1)
+        >>> y.shape, float(y.max())
+        ((1, 2, 3, 3, 3), 1.0)
+    """
     return _avg_pool("avg_pool3d", 3, input, kernel_size, stride, padding, ceil_mode, count_include_pad)
 
 
 def avg_pool1d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
-    """``(grad_input,)`` of :func:`avg_pool1d`; see :func:`avg_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`avg_pool1d`; see :func:`avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d_backward` (example there).
+    """
     return _avg_pool_backward("avg_pool1d", 1, grad_output, input, kernel_size, stride, padding, ceil_mode,
                               count_include_pad)
 
 
 def avg_pool2d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
-    """``(grad_input,)`` of :func:`avg_pool2d`: each window spreads ``gy[o] / D[o]`` over its cells (col2im)."""
+    """``(grad_input,)`` of :func:`avg_pool2d`: each window spreads ``gy[o] / D[o]`` over its cells (col2im).
+
+    ``D[o]`` is the forward's divisor (see the module notes); :func:`avg_pool1d_backward` and
+    :func:`avg_pool3d_backward` work the same way.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d`, and when ``grad_output`` is not a float array of the
+            output's shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.avg_pool2d_backward(np.ones((1, 1, 1, 1)), np.zeros((1, 1, 2, 2)), 2)[0][0, 0]
+        array([[0.25, 0.25],
+               [0.25, 0.25]])
+        >>> x = np.zeros((1, 1, 3))                    # windows [pad, x0] and [x1, x2], both divided by 2
+        >>> F.avg_pool1d_backward(np.ones((1, 1, 2)), x, 2, padding=1)
+        (array([[[0.5, 0.5, 0.5]]]),)
+    """
     return _avg_pool_backward("avg_pool2d", 2, grad_output, input, kernel_size, stride, padding, ceil_mode,
                               count_include_pad)
 
 
 def avg_pool3d_backward(grad_output, input, kernel_size, stride=None, padding=0, ceil_mode=False,
                         count_include_pad=True):
-    """``(grad_input,)`` of :func:`avg_pool3d`; see :func:`avg_pool2d_backward`."""
+    """``(grad_input,)`` of :func:`avg_pool3d`; see :func:`avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`avg_pool2d_backward` (example there).
+    """
     return _avg_pool_backward("avg_pool3d", 3, grad_output, input, kernel_size, stride, padding, ceil_mode,
                               count_include_pad)
 
@@ -323,7 +444,16 @@ def _adaptive_avg_pool_backward(op: str, ndim: int, grad_output: Any, input: Any
 
 
 def adaptive_avg_pool1d(input, output_size):
-    """Adaptive average pooling ``(N, C, L)`` -> ``(N, C, output_size)``; see :func:`adaptive_avg_pool2d`."""
+    """Adaptive average pooling ``(N, C, L)`` -> ``(N, C, output_size)``; see :func:`adaptive_avg_pool2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.adaptive_avg_pool1d(np.arange(5.0).reshape(1, 1, 5), 3)   # windows [0, 2), [1, 4), [3, 5)
+        array([[[0.5, 2. , 3.5]]])
+    """
     return _adaptive_avg_pool("adaptive_avg_pool1d", 1, input, output_size)
 
 
@@ -337,25 +467,71 @@ def adaptive_avg_pool2d(input, output_size):
     Returns:
         ``(N, C, OH, OW)``; cell ``(i, j)`` averages rows ``[floor(i*H/OH), ceil((i+1)*H/OH))`` and the
         columns likewise.
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array, or ``output_size`` is not an int or a tuple of
+            ints (or None).
+        ValueError: ``input`` is not ``(N, C, H, W)`` or ``(C, H, W)``, or ``output_size`` has the wrong
+            length or an entry below 1.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.arange(16.0).reshape(1, 1, 4, 4)
+        >>> F.adaptive_avg_pool2d(x, 2)[0, 0]
+        array([[ 2.5,  4.5],
+               [10.5, 12.5]])
+        >>> F.adaptive_avg_pool2d(x, (1, None)).shape  # None keeps that size
+        (1, 1, 1, 4)
     """
     return _adaptive_avg_pool("adaptive_avg_pool2d", 2, input, output_size)
 
 
 def adaptive_avg_pool3d(input, output_size):
-    """Adaptive average pooling ``(N, C, D, H, W)`` -> ``(N, C, *output_size)``."""
+    """Adaptive average pooling ``(N, C, D, H, W)`` -> ``(N, C, *output_size)``; see :func:`adaptive_avg_pool2d`.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d`.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.adaptive_avg_pool3d(np.ones((2, 3, 5, 6, 7)), (1, 2, 3)).shape
+        (2, 3, 1, 2, 3)
+    """
     return _adaptive_avg_pool("adaptive_avg_pool3d", 3, input, output_size)
 
 
 def adaptive_avg_pool1d_backward(grad_output, input, output_size):
-    """``(grad_input,)`` of :func:`adaptive_avg_pool1d`."""
+    """``(grad_input,)`` of :func:`adaptive_avg_pool1d`; see :func:`adaptive_avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d_backward` (example there).
+    """
     return _adaptive_avg_pool_backward("adaptive_avg_pool1d", 1, grad_output, input, output_size)
 
 
 def adaptive_avg_pool2d_backward(grad_output, input, output_size):
-    """``(grad_input,)`` of :func:`adaptive_avg_pool2d`: the averaging matrices' transposes, per axis."""
+    """``(grad_input,)`` of :func:`adaptive_avg_pool2d`: the averaging matrices' transposes, per axis.
+
+    Each window spreads its gradient evenly over its cells; cells in two overlapping windows get both
+    shares. :func:`adaptive_avg_pool1d_backward` and :func:`adaptive_avg_pool3d_backward` work the same way.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d`, and when ``grad_output`` is not a float array
+            of the output's shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.zeros((1, 1, 5))                    # windows [0, 2), [1, 4), [3, 5): lengths 2, 3, 2
+        >>> F.adaptive_avg_pool1d_backward(np.array([[[2.0, 3.0, 2.0]]]), x, 3)
+        (array([[[1., 2., 1., 2., 1.]]]),)
+    """
     return _adaptive_avg_pool_backward("adaptive_avg_pool2d", 2, grad_output, input, output_size)
 
 
 def adaptive_avg_pool3d_backward(grad_output, input, output_size):
-    """``(grad_input,)`` of :func:`adaptive_avg_pool3d`."""
+    """``(grad_input,)`` of :func:`adaptive_avg_pool3d`; see :func:`adaptive_avg_pool2d_backward`.
+
+    Raises:
+        TypeError, ValueError: as :func:`adaptive_avg_pool2d_backward` (example there).
+    """
     return _adaptive_avg_pool_backward("adaptive_avg_pool3d", 3, grad_output, input, output_size)

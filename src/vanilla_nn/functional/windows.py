@@ -117,7 +117,13 @@ def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, st
     (C-order over the ``L = prod(O)`` output positions). ``padding`` is zero padding: an int, one int per
     dim, or ``(before, after)`` pairs. A convolution is ``weight.reshape(C_out, -1) @ unfold(x, K)``.
 
-    Example:
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array, or an option is not an int (tuple).
+        ValueError: ``input`` has the wrong rank for ``kernel_size``, a kernel size, stride or dilation below 1,
+            negative padding, or a dilated kernel larger than the padded input; the message names the
+            argument and the shapes.
+
+    Examples:
         >>> import numpy as np, vanilla_nn.functional as F
         >>> F.unfold(np.arange(9.0).reshape(1, 1, 3, 3), kernel_size=2)[0]
         array([[0., 1., 3., 4.],
@@ -131,7 +137,23 @@ def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, st
 
 def unfold_backward(grad_output: Any, input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
                     stride: Any = 1) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`unfold`: col2im of ``grad_output``, overlapping blocks summed."""
+    """``(grad_input,)`` of :func:`unfold`: col2im of ``grad_output``, overlapping blocks summed.
+
+    That is :func:`fold` of ``grad_output``, just as :func:`fold_backward` is :func:`unfold`: each is the
+    other's adjoint.
+
+    Raises:
+        TypeError, ValueError: as :func:`unfold`, and when ``grad_output`` is not shaped like its output.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.zeros((1, 1, 3, 3))
+        >>> (grad_x,) = F.unfold_backward(np.ones((1, 4, 4)), x, kernel_size=2)
+        >>> grad_x[0, 0]                  # how many 2 x 2 blocks hold each pixel
+        array([[1., 2., 1.],
+               [2., 4., 2.],
+               [1., 2., 1.]])
+    """
     spec, x = unfold_spec("unfold", input, kernel_size, dilation, padding, stride)
     gy = check_window_grad_output("unfold", grad_output, spec.columns_shape(x.shape[0] if spec.batched else None))
     grad = _columns_to_image(_batched(gy.astype(x.dtype, copy=False), spec), spec)
@@ -144,6 +166,19 @@ def fold(input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1, padd
 
     Input ``(N, C * prod(K), L)`` (or ``(C * prod(K), L)``) -> ``(N, C, *output_size)``, summing where blocks
     overlap: the adjoint of :func:`unfold` (``fold(unfold(x))`` is ``x`` times each pixel's block count).
+
+    Raises:
+        TypeError: ``input`` is not a float32/float64 array, or an option is not an int (tuple).
+        ValueError: ``input.shape[-2]`` is not divisible by ``prod(kernel_size)``, its ``L`` does not match
+            the number of blocks that ``output_size`` gives, or an option is out of range (as :func:`unfold`).
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.full((1, 1, 3, 3), 2.0)
+        >>> F.fold(F.unfold(x, kernel_size=2), output_size=(3, 3), kernel_size=2)[0, 0]
+        array([[2., 4., 2.],
+               [4., 8., 4.],
+               [2., 4., 2.]])
     """
     spec, x = fold_spec("fold", input, output_size, kernel_size, dilation, padding, stride)
     return _unbatched(_columns_to_image(_batched(x, spec), spec), spec)
@@ -151,7 +186,20 @@ def fold(input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1, padd
 
 def fold_backward(grad_output: Any, input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1,
                   padding: Any = 0, stride: Any = 1) -> tuple[np.ndarray]:
-    """``(grad_input,)`` of :func:`fold`: the unfold (im2col) of ``grad_output``."""
+    """``(grad_input,)`` of :func:`fold`: the unfold (im2col) of ``grad_output``.
+
+    Raises:
+        TypeError, ValueError: as :func:`fold`, and when ``grad_output`` is not shaped like its output.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> gy = np.arange(9.0).reshape(1, 1, 3, 3)
+        >>> F.fold_backward(gy, np.zeros((1, 4, 4)), output_size=3, kernel_size=2)[0][0]   # = unfold(gy)
+        array([[0., 1., 3., 4.],
+               [1., 2., 4., 5.],
+               [3., 4., 6., 7.],
+               [4., 5., 7., 8.]])
+    """
     spec, x = fold_spec("fold", input, output_size, kernel_size, dilation, padding, stride)
     gy = check_window_grad_output("fold", grad_output, spec.image_shape(x.shape[0] if spec.batched else None))
     grad = _image_to_columns(_batched(gy.astype(x.dtype, copy=False), spec), spec)

@@ -134,6 +134,25 @@ class Conv2d(_ConvNd):
     Arguments as PyTorch (``padding`` also takes ``"same"``/``"valid"`` and ``(before, after)`` pairs;
     ``device`` does not exist), plus ``dtype`` (float32 by default) and ``rng`` (Generator or seed for the
     initial weights; the global generator of :mod:`vanilla_nn.nn.init` when None).
+
+    Raises:
+        TypeError: a channel count or ``groups`` is not an int, or ``dtype`` is not float32/float64.
+        ValueError: a channel count, kernel size, stride or dilation below 1, channels not divisible by
+            ``groups``, or an unknown ``padding_mode``. Bad inputs to ``forward`` raise as
+            :func:`vanilla_nn.functional.conv2d` does.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> conv = nn.Conv2d(3, 8, kernel_size=3, padding=1, rng=0)
+        >>> conv.weight.shape, conv.weight.dtype, [name for name, _ in conv.named_parameters()]
+        ((8, 3, 3, 3), dtype('float32'), ['weight', 'bias'])
+        >>> y = conv(np.ones((2, 3, 5, 5), dtype=np.float32))
+        >>> y.shape
+        (2, 8, 5, 5)
+        >>> grad_input = conv.backward(np.ones_like(y))   # adds into conv.weight.grad and conv.bias.grad
+        >>> grad_input.shape, conv.bias.grad              # ones summed over 2 images x 5 x 5 positions
+        ((2, 3, 5, 5), array([50., 50., 50., 50., 50., 50., 50., 50.], dtype=float32))
     """
 
     ndim = 2

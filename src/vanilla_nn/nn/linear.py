@@ -20,6 +20,21 @@ class Linear(Module):
 
     Default initialisation as PyTorch: ``W, b ~ U(-1/sqrt(in_features), 1/sqrt(in_features))``. ``dtype`` is
     float32 by default; ``rng`` (Generator or seed) draws the initial values.
+
+    Raises:
+        TypeError: ``in_features``/``out_features`` is not an int, or ``dtype`` is not float32/float64.
+        ValueError: ``in_features`` or ``out_features`` is below 1. Bad inputs to ``forward`` raise as
+            :func:`vanilla_nn.functional.linear` does.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> layer = nn.Linear(2, 1)
+        >>> layer.weight.data[...] = [[1.0, 2.0]]; layer.bias.data[...] = 0.5
+        >>> layer(np.array([[1.0, 1.0]], dtype=np.float32))
+        array([[3.5]], dtype=float32)
+        >>> layer.backward(np.ones((1, 1), dtype=np.float32)), layer.weight.grad
+        (array([[1., 2.]], dtype=float32), array([[1., 1.]], dtype=float32))
     """
 
     def __init__(self, in_features: int, out_features: int, bias: bool = True, dtype: Any = np.float32, *,

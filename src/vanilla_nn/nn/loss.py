@@ -44,6 +44,21 @@ class CrossEntropyLoss(_Loss):
 
     ``loss_n = -sum_c q_nc * log_softmax(x_n)_c`` with ``q = (1 - eps) * onehot(t_n) + eps / C``
     (``eps = label_smoothing``), then mean, sum or none over the batch. The mean/sum is returned as a float.
+
+    Raises:
+        ValueError: an unknown ``reduction``, or ``label_smoothing`` outside ``[0, 1]``. Bad logits or
+            targets raise as :func:`vanilla_nn.functional.cross_entropy` does.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> loss_fn = nn.CrossEntropyLoss()
+        >>> logits, target = np.zeros((2, 4)), np.array([0, 3])   # uniform guesses over 4 classes
+        >>> round(loss_fn(logits, target), 6), round(float(np.log(4)), 6)
+        (1.386294, 1.386294)
+        >>> loss_fn.backward()                                    # (softmax - onehot) / N
+        array([[-0.375,  0.125,  0.125,  0.125],
+               [ 0.125,  0.125,  0.125, -0.375]])
     """
 
     def __init__(self, *, reduction: str = "mean", label_smoothing: float = 0.0) -> None:

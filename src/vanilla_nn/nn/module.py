@@ -306,7 +306,22 @@ class Module:
 
 
 class Sequential(Module):
-    """Modules applied in order; ``backward`` runs their backwards in reverse. Keys are ``"0"``, ``"1"``, ..."""
+    """Modules applied in order; ``backward`` runs their backwards in reverse. Keys are ``"0"``, ``"1"``, ...
+
+    Pass the modules, or one ``OrderedDict`` of named modules.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> model = nn.Sequential(nn.Linear(4, 3, rng=0), nn.ReLU(), nn.Linear(3, 2, rng=1))
+        >>> list(model.state_dict())                     # PyTorch's keys: the ReLU has no parameters
+        ['0.weight', '0.bias', '2.weight', '2.bias']
+        >>> y = model(np.ones((5, 4), dtype=np.float32))
+        >>> y.shape, model.backward(np.ones_like(y)).shape
+        ((5, 2), (5, 4))
+        >>> model.zero_grad(); model[0].weight.grad is None
+        True
+    """
 
     def __init__(self, *modules: Module | OrderedDict[str, Module]) -> None:
         super().__init__()

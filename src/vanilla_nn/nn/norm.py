@@ -107,6 +107,24 @@ class BatchNorm1d(_BatchNorm):
 
 
 class BatchNorm2d(_BatchNorm):
-    """``torch.nn.BatchNorm2d`` over ``(N, C, H, W)``: statistics per channel over ``N, H, W``."""
+    """``torch.nn.BatchNorm2d`` over ``(N, C, H, W)``: statistics per channel over ``N, H, W``.
+
+    Raises:
+        TypeError: ``num_features`` is not an int, or ``dtype`` is not float32/float64.
+        ValueError: ``num_features`` below 1, ``eps`` not positive, ``momentum`` outside ``[0, 1]``; in
+            ``forward``, an input that is not 4-d or whose ``C`` is not ``num_features``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> bn = nn.BatchNorm2d(1)                       # weight 1, bias 0; running mean 0, variance 1
+        >>> x = np.array([-6.0, 2.0, 0.0, 8.0], dtype=np.float32).reshape(1, 1, 2, 2)   # mean 1, var 25
+        >>> np.round(bn(x).ravel(), 4)                    # training: (x - 1) / 5
+        array([-1.4,  0.2, -0.2,  1.4], dtype=float32)
+        >>> bn.running_mean, bn.num_batches_tracked      # 0.9 * 0 + 0.1 * 1
+        (array([0.1], dtype=float32), array(1))
+        >>> _ = bn.eval(); bn(x).shape                    # eval: the running statistics
+        (1, 1, 2, 2)
+    """
 
     input_ranks = (4,)
