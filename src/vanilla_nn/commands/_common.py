@@ -19,8 +19,9 @@ def add_dataset_arguments(parser: argparse.ArgumentParser) -> None:
                         help="digits: scikit-learn's 8x8 digits (default, nothing to download); mnist and "
                              "fashion-mnist: the standard IDX files in --data-dir")
     parser.add_argument("--data-dir", default=None, help="directory with the four IDX files (raw or .gz)")
-    parser.add_argument("--seed", type=int, default=0, help="seed for the digits split, initial weights and "
-                                                            "batch order (default 0)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="seed of the digits train/test split (train: also of the initial weights and the "
+                             "batch order; default 0)")
 
 
 def load_dataset(args: argparse.Namespace) -> Any:
