@@ -7,7 +7,6 @@ initialised as PyTorch does, ``U(-1/sqrt(fan_in), 1/sqrt(fan_in))`` with ``fan_i
 
 from __future__ import annotations
 
-import math
 import numbers
 from typing import Any
 
@@ -67,13 +66,7 @@ class _ConvBase(Module):
 
     def reset_parameters(self, rng: Any = None) -> None:
         """PyTorch's default: kaiming_uniform(a=sqrt(5)) weight, ``U(+-1/sqrt(fan_in))`` bias."""
-        rng = init.as_generator(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            fan_in, _ = init.calculate_fan_in_and_fan_out(self.weight)
-            if fan_in:
-                bound = 1 / math.sqrt(fan_in)
-                init.uniform_(self.bias, -bound, bound, rng=rng)
+        init.default_weight_and_bias_(self.weight, self.bias, rng)
 
     def _bias_data(self) -> np.ndarray | None:
         return None if self.bias is None else self.bias.data

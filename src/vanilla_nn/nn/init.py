@@ -109,3 +109,17 @@ def kaiming_uniform_(tensor: Any, a: float = 0.0, mode: str = "fan_in", nonlinea
         return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(tensor, -bound, bound, rng)
+
+
+def default_weight_and_bias_(weight: Any, bias: Any, rng: Any = None) -> None:
+    """PyTorch's default for Linear and Conv*: kaiming_uniform(a=sqrt(5)) weight, ``U(+-1/sqrt(fan_in))`` bias.
+
+    ``bias`` may be None. The weight is drawn first, then the bias, from the same generator (PyTorch's order).
+    """
+    rng = as_generator(rng)
+    kaiming_uniform_(weight, a=math.sqrt(5), rng=rng)
+    if bias is not None:
+        fan_in, _ = calculate_fan_in_and_fan_out(weight)
+        if fan_in:
+            bound = 1 / math.sqrt(fan_in)
+            uniform_(bias, -bound, bound, rng=rng)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
@@ -51,11 +50,8 @@ class Linear(Module):
         self.reset_parameters(rng)
 
     def reset_parameters(self, rng: Any = None) -> None:
-        rng = init.as_generator(rng)
-        init.kaiming_uniform_(self.weight, a=math.sqrt(5), rng=rng)
-        if self.bias is not None:
-            bound = 1 / math.sqrt(self.in_features)
-            init.uniform_(self.bias, -bound, bound, rng=rng)
+        """PyTorch's default: kaiming_uniform(a=sqrt(5)) weight, ``U(+-1/sqrt(in_features))`` bias."""
+        init.default_weight_and_bias_(self.weight, self.bias, rng)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         bias = None if self.bias is None else self.bias.data
