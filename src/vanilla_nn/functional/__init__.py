@@ -18,8 +18,10 @@ from .conv import (
     conv_transpose_nd,
     conv_transpose_nd_backward,
 )
+from .windows import fold, fold_backward, unfold, unfold_backward
 
 __all__ = [
+    "unfold", "unfold_backward", "fold", "fold_backward",
     "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
     "conv_nd", "conv_nd_backward",
     "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d", "conv_transpose2d_backward",

@@ -270,3 +270,127 @@ def check_grad_output(op: str, grad_output: Any, spec: ConvSpec, batch: int | No
 
 def prod(values: tuple[int, ...]) -> int:
     return math.prod(values)
+
+
+# --- unfold / fold (im2col / col2im) ---------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """Everything ``unfold``/``fold`` need, one entry per spatial dim.
+
+    The image is ``(N, C, *S)`` with ``S = image_spatial``; the columns are ``(N, C * prod(K), L)`` with
+    ``L = prod(blocks)``, ``blocks[i] = floor((S_i + p_before + p_after - d_i * (K_i - 1) - 1) / s_i) + 1``.
+    Row ``c * prod(K) + t`` holds channel ``c`` at kernel tap ``t`` (C-order over K); column ``l`` is the
+    block position in C-order over ``blocks``. For ``unfold`` the image is the input, for ``fold`` the output.
+    """
+
+    ndim: int
+    batched: bool
+    channels: int
+    kernel: tuple[int, ...]
+    dilation: tuple[int, ...]
+    pads: Pads
+    stride: tuple[int, ...]
+    image_spatial: tuple[int, ...]
+    blocks: tuple[int, ...]
+    dtype: np.dtype
+
+    def image_shape(self, batch: int | None) -> tuple[int, ...]:
+        return ((batch,) if self.batched else ()) + (self.channels,) + self.image_spatial
+
+    def columns_shape(self, batch: int | None) -> tuple[int, ...]:
+        return ((batch,) if self.batched else ()) + (self.channels * prod(self.kernel), prod(self.blocks))
+
+
+def _window_geometry(op: str, ndim: int, image_spatial: tuple[int, ...], kernel_size: Any, dilation: Any,
+                     padding: Any, stride: Any, shapes: str) -> tuple[tuple[int, ...], tuple[int, ...], Pads,
+                                                                   tuple[int, ...], tuple[int, ...]]:
+    """Normalise kernel_size/dilation/padding/stride to ``ndim`` entries; return them and the block counts."""
+    kernel = ntuple(kernel_size, ndim, "kernel_size", minimum=1)
+    dilation = ntuple(dilation, ndim, "dilation", minimum=1)
+    stride = ntuple(stride, ndim, "stride", minimum=1)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding={padding!r} must be an int, {ndim} ints or {ndim} (before, after) "
+                        f"pairs; {op} takes no padding strings")
+    pads = normalize_pads(padding, ndim)
+    for axis, (size, k, d, (lo, hi)) in enumerate(zip(image_spatial, kernel, dilation, pads, strict=True)):
+        if d * (k - 1) + 1 > size + lo + hi:
+            raise ValueError(f"{op}: the dilated kernel ({d} * ({k} - 1) + 1 = {d * (k - 1) + 1}) is "
+                             f"larger than the padded image ({size} + {lo} + {hi} = {size + lo + hi}) in "
+                             f"spatial dim {axis} ({shapes}, kernel_size={kernel_size!r}, "
+                             f"dilation={dilation}, padding={padding!r})")
+    geometry = zip(image_spatial, kernel, stride, dilation, pads, strict=True)
+    blocks = tuple(conv_output_size(*args) for args in geometry)
+    return kernel, dilation, pads, stride, blocks
+
+
+def unfold_spec(op: str, input: Any, kernel_size: Any, dilation: Any, padding: Any,
+                stride: Any) -> tuple[WindowSpec, np.ndarray]:
+    """Validate ``unfold``'s arguments: input ``(N, C, *S)`` (or unbatched ``(C, *S)``) -> columns.
+
+    The rank ``d`` is ``len(kernel_size)`` when it is a tuple (then the input may be unbatched, ``d + 1``
+    dims), else ``input.ndim - 2``.
+    """
+    x = as_float_array(input, "input")
+    if isinstance(kernel_size, (tuple, list)):
+        ndim = len(kernel_size)
+        if ndim < 1 or x.ndim not in (ndim + 1, ndim + 2):
+            raise ValueError(f"{op}: input must have {ndim + 2} dims (N, C, {ndim} spatial) or {ndim + 1} "
+                             f"unbatched for kernel_size={kernel_size!r}, got input.shape={_shape(x)}")
+    else:
+        ndim = x.ndim - 2
+        if ndim < 1:
+            raise ValueError(f"{op}: input must have at least 3 dims (N, C, *spatial), got "
+                             f"input.shape={_shape(x)}")
+    batched = x.ndim == ndim + 2
+    spatial = tuple(x.shape[-ndim:])
+    kernel, dilation, pads, stride, blocks = _window_geometry(
+        op, ndim, spatial, kernel_size, dilation, padding, stride, f"input.shape={_shape(x)}")
+    spec = WindowSpec(ndim, batched, x.shape[-ndim - 1], kernel, dilation, pads, stride, spatial, blocks,
+                      x.dtype)
+    return spec, x
+
+
+def fold_spec(op: str, input: Any, output_size: Any, kernel_size: Any, dilation: Any, padding: Any,
+              stride: Any) -> tuple[WindowSpec, np.ndarray]:
+    """Validate ``fold``'s arguments: columns ``(N, C * prod(K), L)`` (or ``(C * prod(K), L)``) -> image.
+
+    The rank ``d`` is the length of ``output_size`` if it is a tuple, else of ``kernel_size`` if that is,
+    else 2 (PyTorch's). ``L`` must equal the number of blocks and ``prod(K)`` must divide the rows.
+    """
+    x = as_float_array(input, "input")
+    if x.ndim not in (2, 3):
+        raise ValueError(f"{op}: input must have 3 dims (N, C * prod(kernel_size), L) or 2 unbatched, got "
+                         f"input.shape={_shape(x)}")
+    if isinstance(output_size, (tuple, list)):
+        ndim = len(output_size)
+    elif isinstance(kernel_size, (tuple, list)):
+        ndim = len(kernel_size)
+    else:
+        ndim = 2
+    if ndim < 1:
+        raise ValueError(f"{op}: output_size={output_size!r} must have at least one spatial dim")
+    spatial = ntuple(output_size, ndim, "output_size", minimum=1)
+    kernel, dilation, pads, stride, blocks = _window_geometry(
+        op, ndim, spatial, kernel_size, dilation, padding, stride, f"output_size={spatial}")
+    rows, length = x.shape[-2:]
+    taps = prod(kernel)
+    if rows % taps:
+        raise ValueError(f"{op}: input.shape={_shape(x)} has {rows} rows, not a multiple of "
+                         f"prod(kernel_size={kernel}) = {taps}")
+    if length != prod(blocks):
+        raise ValueError(f"{op}: input.shape={_shape(x)} has L = {length} columns but output_size={spatial} "
+                         f"with kernel_size={kernel}, dilation={dilation}, padding={pads}, stride={stride} "
+                         f"gives {' * '.join(map(str, blocks))} = {prod(blocks)} blocks")
+    spec = WindowSpec(ndim, x.ndim == 3, rows // taps, kernel, dilation, pads, stride, spatial, blocks,
+                      x.dtype)
+    return spec, x
+
+
+def check_window_grad_output(op: str, grad_output: Any, expected: tuple[int, ...]) -> np.ndarray:
+    """``grad_output`` of unfold/fold must be a float array of the forward output's shape ``expected``."""
+    gy = as_float_array(grad_output, "grad_output")
+    if gy.shape != expected:
+        raise ValueError(f"{op}: grad_output.shape={_shape(gy)} must equal the forward output's shape "
+                         f"{expected}")
+    return gy

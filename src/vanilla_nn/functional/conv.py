@@ -50,7 +50,7 @@ __all__ = [
 
 def _grouped_rows(a: np.ndarray, groups: int) -> np.ndarray:
     """``(N, C, *O)`` -> ``(G, N*P, C/G)``: channels-last rows per group (a view where the layout allows)."""
-    rows = np.moveaxis(a, 1, -1).reshape(-1, groups, a.shape[1] // groups)
+    rows = np.moveaxis(a, 1, -1).reshape(a.shape[0] * math.prod(a.shape[2:]), groups, a.shape[1] // groups)
     return rows.transpose(1, 0, 2)
 
 
@@ -59,7 +59,8 @@ def _grouped_cols(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ..
     """The im2col matrix per group: ``(G, N*P, C_in/G * prod(K))``."""
     cols = im2col(xp, kernel, stride, dilation, out_spatial)
     batch_positions = xp.shape[0] * math.prod(out_spatial)
-    return cols.reshape(batch_positions, groups, -1).transpose(1, 0, 2)
+    return cols.reshape(batch_positions, groups, cols.shape[-1 - len(kernel)] // groups * math.prod(kernel)
+                        ).transpose(1, 0, 2)
 
 
 def correlate(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...],
@@ -71,9 +72,9 @@ def correlate(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: 
     kernel = w.shape[2:]
     c_out = w.shape[0]
     cols = _grouped_cols(xp, kernel, stride, dilation, out_spatial, groups)  # (G, NP, CgK)
-    w_mat = w.reshape(groups, c_out // groups, -1).transpose(0, 2, 1)  # (G, CgK, C_out/G)
+    w_mat = w.reshape(groups, c_out // groups, cols.shape[2]).transpose(0, 2, 1)  # (G, CgK, C_out/G)
     y = np.empty((xp.shape[0], *out_spatial, c_out), dtype=np.result_type(xp, w))
-    np.matmul(cols, w_mat, out=y.reshape(-1, groups, c_out // groups).transpose(1, 0, 2))
+    np.matmul(cols, w_mat, out=y.reshape(cols.shape[1], groups, c_out // groups).transpose(1, 0, 2))
     return np.moveaxis(y, -1, 1)
 
 
@@ -84,9 +85,9 @@ def correlate_input_grad(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[int
     c_out, c_in_group = w.shape[:2]
     out_spatial = gy.shape[2:]
     gy_rows = _grouped_rows(gy, groups)  # (G, NP, C_out/G)
-    w_mat = w.reshape(groups, c_out // groups, -1)  # (G, C_out/G, CgK)
+    w_mat = w.reshape(groups, c_out // groups, c_in_group * math.prod(kernel))  # (G, C_out/G, CgK)
     dcols = np.empty((gy.shape[0], *out_spatial, groups, w_mat.shape[2]), dtype=np.result_type(gy, w))
-    np.matmul(gy_rows, w_mat, out=dcols.reshape(-1, groups, w_mat.shape[2]).transpose(1, 0, 2))
+    np.matmul(gy_rows, w_mat, out=dcols.reshape(gy_rows.shape[1], groups, w_mat.shape[2]).transpose(1, 0, 2))
     dcols = dcols.reshape(gy.shape[0], *out_spatial, groups * c_in_group, *kernel)
     return col2im(dcols, frame_spatial, stride, dilation)
 

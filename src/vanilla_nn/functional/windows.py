@@ -14,9 +14,14 @@ the ``prod(K)`` kernel taps only; each tap adds one strided slice of shape ``(N,
 from __future__ import annotations
 
 import itertools
+import math
+from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
+
+from ._args import WindowSpec, check_window_grad_output, fold_spec, unfold_spec
+from .padding import pad_spatial, pad_spatial_backward
 
 
 def window_view(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
@@ -70,3 +75,84 @@ def col2im(cols: np.ndarray, frame_spatial: tuple[int, ...], stride: tuple[int, 
     for tap in itertools.product(*(range(k) for k in kernel)):
         frame[(slice(None), *tap_slices(tap, stride, dilation, out_spatial))] += cols[(Ellipsis, *tap)]
     return np.moveaxis(frame, -1, 1)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# unfold / fold: the im2col matrix in PyTorch's layout (N, C * prod(K), L), and its adjoint
+# ----------------------------------------------------------------------------------------------------------
+
+def _image_to_columns(image: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """Zero-pad ``image (N, C, *S)`` and gather its blocks as ``(N, C * prod(K), L)``."""
+    padded = pad_spatial(image, spec.pads)
+    windows = window_view(padded, spec.kernel, spec.stride, spec.dilation, spec.blocks)  # (N, C, *O, *K)
+    n_spatial = spec.ndim
+    order = (0, 1, *range(2 + n_spatial, 2 + 2 * n_spatial), *range(2, 2 + n_spatial))  # (N, C, *K, *O)
+    rows = spec.channels * math.prod(spec.kernel)
+    return windows.transpose(order).reshape(image.shape[0], rows, math.prod(spec.blocks))
+
+
+def _columns_to_image(columns: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    """Adjoint of :func:`_image_to_columns`: scatter-add ``(N, C * prod(K), L)`` into ``(N, C, *S)``."""
+    n_spatial = spec.ndim
+    blocks = columns.reshape(columns.shape[0], spec.channels, *spec.kernel, *spec.blocks)  # (N, C, *K, *O)
+    order = (0, *range(2 + n_spatial, 2 + 2 * n_spatial), 1, *range(2, 2 + n_spatial))  # (N, *O, C, *K)
+    padded_spatial = tuple(s + lo + hi for s, (lo, hi) in zip(spec.image_spatial, spec.pads))
+    frame = col2im(blocks.transpose(order), padded_spatial, spec.stride, spec.dilation)
+    return pad_spatial_backward(frame, spec.pads)
+
+
+def _batched(array: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    return array if spec.batched else array[None]
+
+
+def _unbatched(array: np.ndarray, spec: WindowSpec) -> np.ndarray:
+    return array if spec.batched else array[0]
+
+
+def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> np.ndarray:
+    """Extract sliding blocks (im2col), PyTorch's ``torch.nn.functional.unfold`` for any number of dims.
+
+    Input ``(N, C, *S)`` (or unbatched ``(C, *S)`` when ``kernel_size`` is a tuple) -> ``(N, C * prod(K), L)``;
+    row ``c * prod(K) + t`` is channel ``c`` at kernel tap ``t`` (C-order), column ``l`` the block position
+    (C-order over the ``L = prod(O)`` output positions). ``padding`` is zero padding: an int, one int per
+    dim, or ``(before, after)`` pairs. A convolution is ``weight.reshape(C_out, -1) @ unfold(x, K)``.
+
+    Example:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> F.unfold(np.arange(9.0).reshape(1, 1, 3, 3), kernel_size=2)[0]
+        array([[0., 1., 3., 4.],
+               [1., 2., 4., 5.],
+               [3., 4., 6., 7.],
+               [4., 5., 7., 8.]])
+    """
+    spec, x = unfold_spec("unfold", input, kernel_size, dilation, padding, stride)
+    return _unbatched(_image_to_columns(_batched(x, spec), spec), spec)
+
+
+def unfold_backward(grad_output: Any, input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+                    stride: Any = 1) -> tuple[np.ndarray]:
+    """``(grad_input,)`` of :func:`unfold`: col2im of ``grad_output``, overlapping blocks summed."""
+    spec, x = unfold_spec("unfold", input, kernel_size, dilation, padding, stride)
+    gy = check_window_grad_output("unfold", grad_output, spec.columns_shape(x.shape[0] if spec.batched else None))
+    grad = _columns_to_image(_batched(gy.astype(x.dtype, copy=False), spec), spec)
+    return (_unbatched(grad, spec),)
+
+
+def fold(input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0,
+         stride: Any = 1) -> np.ndarray:
+    """Combine sliding blocks into an image (col2im), PyTorch's ``torch.nn.functional.fold`` for any rank.
+
+    Input ``(N, C * prod(K), L)`` (or ``(C * prod(K), L)``) -> ``(N, C, *output_size)``, summing where blocks
+    overlap: the adjoint of :func:`unfold` (``fold(unfold(x))`` is ``x`` times each pixel's block count).
+    """
+    spec, x = fold_spec("fold", input, output_size, kernel_size, dilation, padding, stride)
+    return _unbatched(_columns_to_image(_batched(x, spec), spec), spec)
+
+
+def fold_backward(grad_output: Any, input: Any, output_size: Any, kernel_size: Any, dilation: Any = 1,
+                  padding: Any = 0, stride: Any = 1) -> tuple[np.ndarray]:
+    """``(grad_input,)`` of :func:`fold`: the unfold (im2col) of ``grad_output``."""
+    spec, x = fold_spec("fold", input, output_size, kernel_size, dilation, padding, stride)
+    gy = check_window_grad_output("fold", grad_output, spec.image_shape(x.shape[0] if spec.batched else None))
+    grad = _image_to_columns(_batched(gy.astype(x.dtype, copy=False), spec), spec)
+    return (_unbatched(grad, spec),)
