@@ -41,7 +41,9 @@ from .workspace import get_workspace_limit
 # the im2col block of a chunk is still in the last-level cache when the GEMM reads it.
 CHUNK_BYTES = 8 * 2**20
 # The depthwise tap loop works on blocks of about this many output elements (operands in L2).
-DEPTHWISE_BLOCK_ELEMENTS = 1 << 16
+DEPTHWISE_BLOCK_ELEMENTS = 1 << 18
+# The flat (stride-1) depthwise loop: smaller blocks, all operands contiguous runs.
+FLAT_BLOCK_ELEMENTS = 1 << 16
 
 ALGORITHMS = ("gemm", "gemm1x1", "depthwise")
 
@@ -95,16 +97,19 @@ _NUMPY_MODES = {"reflect": "reflect", "replicate": "edge", "circular": "wrap"}
 
 
 def pad_channels_last(x: np.ndarray, pads: tuple[tuple[int, int], ...], mode: str = "zeros",
-                      keep_layout: bool = False) -> np.ndarray:
+                      keep_layout: bool = False, planar: bool = False) -> np.ndarray:
     """Pad ``x (N, C, *S)`` spatially; return the padded array channels-last, ``(N, *Sp, C)``.
 
     The copy that pads also transposes into channels-last memory (one pass over the input), unless
-    ``keep_layout`` asks to keep the input's memory order (the depthwise path reads any layout). An
-    unpadded input that already is channels-last contiguous comes back as a view, without a copy.
+    ``keep_layout`` asks to keep the input's memory order (the depthwise path reads any layout), or
+    ``planar`` asks for contiguous ``(N, C, *Sp)`` planes. An unpadded input already in the wanted layout
+    comes back as a view, without a copy.
     """
     x_cl = channels_last(x)
     padded = any(lo or hi for lo, hi in pads)
-    channels_first_memory = keep_layout and is_channels_first_memory(x_cl)
+    channels_first_memory = planar or (keep_layout and is_channels_first_memory(x_cl))
+    if planar and not padded:
+        return channels_last(np.ascontiguousarray(x))
     if not padded:
         if keep_layout or x_cl.flags.c_contiguous:
             return x_cl
@@ -194,23 +199,26 @@ def _gemm_tn(a: np.ndarray, b: np.ndarray, groups: int) -> np.ndarray:
     return np.matmul(a_g, b_g)
 
 
-def _weight_rows(w: np.ndarray, groups: int) -> np.ndarray:
-    """``w (C_out, Cg, *K)`` -> ``(G, T*Cg, Cog)``, rows ordered (tap, channel) like the im2col columns."""
+def _weight_cols(w: np.ndarray, groups: int) -> np.ndarray:
+    """``w (C_out, Cg, *K)`` -> ``(G, Cog, T*Cg)``, columns ordered (tap, channel) like the im2col columns.
+
+    Only each output channel's small ``(Cg, T)`` block is transposed (cache-friendly; a view when ``T`` or
+    ``Cg`` is 1). The forward GEMM uses its transpose as a view: BLAS reads either orientation.
+    """
     c_out, c_group = w.shape[:2]
-    kernel = w.shape[2:]
-    n = len(kernel)
-    w_g = w.reshape(groups, c_out // groups, c_group, *kernel)
-    order = (0, *range(3, 3 + n), 2, 1)  # (G, *K, Cg, Cog)
-    return np.ascontiguousarray(w_g.transpose(order)).reshape(groups, math.prod(kernel) * c_group, c_out // groups)
+    taps = math.prod(w.shape[2:])
+    blocks = w.reshape(groups, c_out // groups, c_group, taps).transpose(0, 1, 3, 2)
+    if c_group > 1 and taps > 1:
+        blocks = np.ascontiguousarray(blocks)
+    return blocks.reshape(groups, c_out // groups, taps * c_group)
 
 
-def _weight_from_rows(grad_rows: np.ndarray, c_out: int, c_group: int, kernel: tuple[int, ...]) -> np.ndarray:
-    """Inverse of :func:`_weight_rows`: ``(G, T*Cg, Cog)`` -> ``(C_out, Cg, *K)``."""
-    groups = grad_rows.shape[0]
-    n = len(kernel)
-    g = grad_rows.reshape(groups, *kernel, c_group, c_out // groups)
-    order = (0, n + 2, n + 1, *range(1, n + 1))  # (G, Cog, Cg, *K)
-    return np.ascontiguousarray(g.transpose(order)).reshape(c_out, c_group, *kernel)
+def _weight_from_cols(grad_cols: np.ndarray, c_group: int, kernel: tuple[int, ...]) -> np.ndarray:
+    """Inverse of :func:`_weight_cols`: ``(G, Cog, T*Cg)`` -> ``(C_out, Cg, *K)``."""
+    groups, c_out_group = grad_cols.shape[:2]
+    taps = math.prod(kernel)
+    blocks = grad_cols.reshape(groups * c_out_group, taps, c_group).transpose(0, 2, 1)
+    return np.ascontiguousarray(blocks).reshape(groups * c_out_group, c_group, *kernel)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -242,7 +250,7 @@ def _fill_cols(buffer: np.ndarray, xp: np.ndarray, n0: int, n1: int, r0: int, r1
 def _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y) -> None:
     kernel = w.shape[2:]
     c_out = w.shape[0]
-    w_rows = _weight_rows(w, groups)
+    w_rows = _weight_cols(w, groups).transpose(0, 2, 1)  # (G, T*Cg, Cog), a view
     taps_c = math.prod(kernel) * xp.shape[-1]
     row_cost = math.prod(out_spatial[1:]) * taps_c
     budget = _chunk_budget(xp.dtype.itemsize)
@@ -263,12 +271,12 @@ def _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups) -> np.ndarray:
     budget = _chunk_budget(xp.dtype.itemsize)
     buffer = np.empty(min(budget, xp.shape[0] * out_spatial[0] * row_cost) if row_cost <= budget else row_cost,
                       dtype=np.result_type(xp, gy))
-    grad_rows = np.zeros((groups, taps_c // groups, c_out // groups), dtype=buffer.dtype)
+    grad_cols = np.zeros((groups, c_out // groups, taps_c // groups), dtype=buffer.dtype)
     for n0, n1, r0, r1 in chunks(xp.shape[0], out_spatial[0], row_cost, budget):
         cols = _fill_cols(buffer, xp, n0, n1, r0, r1, kernel, stride, dilation, out_spatial, groups)
         gy_rows = gy[n0:n1, r0:r1].reshape(cols.shape[0], c_out)
-        grad_rows += _gemm_tn(cols, gy_rows, groups)
-    return _weight_from_rows(grad_rows, c_out, c_in // groups, kernel)
+        grad_cols += _gemm_tn(gy_rows, cols, groups)
+    return _weight_from_cols(grad_cols, c_in // groups, kernel)
 
 
 def _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.ndarray:
@@ -277,7 +285,7 @@ def _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.ndarr
     c_in = c_group * groups
     n = len(kernel)
     out_spatial = gy.shape[1:-1]
-    w_rows_t = np.ascontiguousarray(_weight_rows(w, groups).transpose(0, 2, 1))  # (G, Cog, T*Cg)
+    w_cols = _weight_cols(w, groups)  # (G, Cog, T*Cg)
     dtype = np.result_type(gy, w)
     frame = np.zeros((gy.shape[0], *frame_spatial, c_in), dtype=dtype)
     taps = math.prod(kernel)
@@ -289,7 +297,7 @@ def _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.ndarr
         block_out = (r1 - r0, *out_spatial[1:])
         rows = (n1 - n0) * math.prod(block_out)
         dcols = buffer[: rows * taps * c_in].reshape(rows, taps * c_in)
-        _gemm(gy[n0:n1, r0:r1].reshape(rows, c_out), w_rows_t, dcols)
+        _gemm(gy[n0:n1, r0:r1].reshape(rows, c_out), w_cols, dcols)
         # dcols (rows, G, *K, Cg): scatter every tap's (rows, G, Cg) block onto the frame cells it read
         dcols = dcols.reshape(n1 - n0, *block_out, groups, *kernel, c_group)
         target = frame[n0:n1]
@@ -310,28 +318,28 @@ def _subsampled(xp: np.ndarray, stride: tuple[int, ...], out_spatial: tuple[int,
 
 def _gemm1x1_forward(xp, w, stride, groups, out_spatial, y) -> None:
     rows = _subsampled(xp, stride, out_spatial).reshape(-1, xp.shape[-1])  # a view when stride is 1
-    _gemm(rows, _weight_rows(w, groups), y.reshape(rows.shape[0], w.shape[0]))
+    _gemm(rows, _weight_cols(w, groups).transpose(0, 2, 1), y.reshape(rows.shape[0], w.shape[0]))
 
 
 def _gemm1x1_weight_grad(xp, gy, stride, groups) -> np.ndarray:
     rows = _subsampled(xp, stride, gy.shape[1:-1]).reshape(-1, xp.shape[-1])
-    grad_rows = _gemm_tn(rows, gy.reshape(rows.shape[0], gy.shape[-1]), groups)
-    return _weight_from_rows(grad_rows, gy.shape[-1], xp.shape[-1] // groups, (1,) * (xp.ndim - 2))
+    grad_cols = _gemm_tn(gy.reshape(rows.shape[0], gy.shape[-1]), rows, groups)
+    return _weight_from_cols(grad_cols, xp.shape[-1] // groups, (1,) * (xp.ndim - 2))
 
 
 def _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups) -> np.ndarray:
     out_spatial = gy.shape[1:-1]
     c_in = w.shape[1] * groups
     dtype = np.result_type(gy, w)
-    w_rows_t = np.ascontiguousarray(_weight_rows(w, groups).transpose(0, 2, 1))
+    w_cols = _weight_cols(w, groups)
     gy_rows = gy.reshape(-1, gy.shape[-1])
     if tuple(frame_spatial) == tuple(out_spatial):  # stride 1 and nothing left over: the GEMM is the frame
         frame = np.empty((gy.shape[0], *frame_spatial, c_in), dtype=dtype)
-        _gemm(gy_rows, w_rows_t, frame.reshape(gy_rows.shape[0], c_in))
+        _gemm(gy_rows, w_cols, frame.reshape(gy_rows.shape[0], c_in))
         return frame
     frame = np.zeros((gy.shape[0], *frame_spatial, c_in), dtype=dtype)
     rows = np.empty((gy_rows.shape[0], c_in), dtype=dtype)
-    _gemm(gy_rows, w_rows_t, rows)
+    _gemm(gy_rows, w_cols, rows)
     _subsampled(frame, stride, out_spatial)[...] = rows.reshape(*gy.shape[:-1], c_in)
     return frame
 
@@ -339,6 +347,37 @@ def _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------
 # depthwise: a tap loop of broadcast multiply-adds, block by block, in the input's own memory layout
 # ----------------------------------------------------------------------------------------------------------
+
+# Each array is handled as a "work view" in its own memory order, the channel axis split into (G, m):
+# (N, G, m, *S) for channels-first memory, (N, *S, G, m) for channels-last, so that every ufunc runs along
+# the innermost memory axis with the weights broadcast.
+
+def _work(a: np.ndarray, cf: bool, groups: int) -> np.ndarray:
+    """Work view of a channels-last-indexed array ``(N, *S, C)`` with ``C = G * m``."""
+    if cf:
+        a = channels_first(a)
+        return a.reshape(a.shape[0], groups, a.shape[1] // groups, *a.shape[2:])
+    return a.reshape(*a.shape[:-1], groups, a.shape[-1] // groups)
+
+
+def _work_rows(a: np.ndarray, cf: bool, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
+    return a[n0:n1, :, :, r0:r1] if cf else a[n0:n1, r0:r1]
+
+
+def _work_tap(a: np.ndarray, cf: bool, tap, first_row: int, stride, dilation, block_out) -> np.ndarray:
+    """The cells of work view ``a`` that one tap reads for a block of output rows (see :func:`_tap_view`)."""
+    index = []
+    for axis, (k, s, d, o) in enumerate(zip(tap, stride, dilation, block_out)):
+        start = k * d + (first_row * s if axis == 0 else 0)
+        index.append(slice(start, start + s * (o - 1) + 1, s))
+    full = slice(None)
+    return a[(full, full, full, *index)] if cf else a[(full, *index, full, full)]
+
+
+def _work_weights(w_tap: np.ndarray, cf: bool, n: int) -> np.ndarray:
+    """One tap's weights ``(G, m)`` shaped to broadcast against a work view."""
+    return w_tap.reshape(*w_tap.shape, *([1] * n)) if cf else w_tap
+
 
 def _depthwise_blocks(batch: int, out_spatial: tuple[int, ...], channels: int):
     return chunks(batch, out_spatial[0], math.prod(out_spatial[1:]) * channels, DEPTHWISE_BLOCK_ELEMENTS)
@@ -351,28 +390,77 @@ def _taps(kernel: tuple[int, ...]):
 def _depthwise_forward(xp, w, stride, dilation, out_spatial, y) -> None:
     """``y[n, o, g*m + j] = sum_k xp[n, o*s + k*d, g] * w[g*m + j, 0, k]`` (``m = C_out / C_in``)."""
     kernel = w.shape[2:]
-    c_in = xp.shape[-1]
-    mult = w.shape[0] // c_in
-    w_taps = w.reshape(c_in, mult, math.prod(kernel))  # (G, m, T)
-    y_g = y.reshape(*y.shape[:-1], c_in, mult)
-    scratch = empty_like_layout(y.shape, y.dtype, is_channels_first_memory(y))
-    scratch_g = scratch.reshape(*scratch.shape[:-1], c_in, mult) if mult > 1 else None
+    groups = xp.shape[-1]
+    w_taps = w.reshape(groups, w.shape[0] // groups, math.prod(kernel))  # (G, m, T)
+    cf = is_channels_first_memory(y)
+    x_w, y_w = _work(xp, cf, groups), _work(y, cf, groups)
+    scratch = _work(empty_like_layout(y.shape, y.dtype, cf), cf, groups)
     for n0, n1, r0, r1 in _depthwise_blocks(xp.shape[0], out_spatial, w.shape[0]):
         block_out = (r1 - r0, *out_spatial[1:])
-        target = y_g[n0:n1, r0:r1]
-        tmp = (scratch_g if mult > 1 else scratch)[n0:n1, r0:r1]
-        if mult == 1:
-            target = target[..., 0]
+        target = _work_rows(y_w, cf, n0, n1, r0, r1)
+        tmp = _work_rows(scratch, cf, n0, n1, r0, r1)
+        source = x_w[n0:n1]
         for t, tap in _taps(kernel):
-            cells = _tap_view(xp[n0:n1], tap, r0, stride, dilation, block_out)
-            weights = w_taps[:, :, t] if mult > 1 else w_taps[:, 0, t]
-            if mult > 1:
-                cells = cells[..., None]
+            cells = _work_tap(source, cf, tap, r0, stride, dilation, block_out)
+            weights = _work_weights(w_taps[:, :, t], cf, len(kernel))
             if t == 0:
                 np.multiply(cells, weights, out=target)
             else:
                 np.multiply(cells, weights, out=tmp)
                 target += tmp
+
+
+def _is_planar(xp: np.ndarray) -> bool:
+    """Whether a channels-last-indexed ``xp`` is stored as contiguous ``(N, C, *S)`` planes."""
+    return channels_first(xp).flags.c_contiguous
+
+
+def _depthwise_forward_flat(xp: np.ndarray, w: np.ndarray, dilation: tuple[int, ...],
+                            out_spatial: tuple[int, ...]) -> np.ndarray:
+    """Stride-1 depthwise correlation on contiguous planes, each plane read as one flat vector.
+
+    With ``xp`` stored as ``(N, G, *Sp)`` planes, output position ``o`` has flat index
+    ``i = sum_a o_a * st_a`` (``st`` the plane's element strides) and tap ``k`` reads ``xp_flat[i + off_k]``
+    with ``off_k = sum_a k_a * d_a * st_a``. So each tap is one multiply-add of contiguous runs,
+    ``y_flat[:, :, :L] += xp_flat[:, :, off_k:off_k + L] * w[:, :, k]``, computed over the padded frame's
+    coordinates; the entries at frame positions outside ``O`` (the last columns of each row) are never read
+    back. Returns ``(N, *O, G*m)`` (a view of ``(N, G*m, *Sp)`` planes).
+    """
+    x = channels_first(xp)
+    batch, groups = x.shape[:2]
+    frame = x.shape[2:]
+    kernel = w.shape[2:]
+    mult = w.shape[0] // groups
+    plane = math.prod(frame)
+    plane_strides = [math.prod(frame[a + 1:]) for a in range(len(frame))]
+    length = sum((o - 1) * st for o, st in zip(out_spatial, plane_strides)) + 1
+    offsets = [sum(k * d * st for k, d, st in zip(tap, dilation, plane_strides))
+               for _, tap in _taps(kernel)]
+    w_taps = w.reshape(groups, mult, len(offsets))
+    x_flat = x.reshape(batch * groups, 1, plane)
+    full = np.empty((batch * groups, mult, plane), dtype=np.result_type(xp, w))
+    w_planes = np.broadcast_to(w_taps[None], (batch, groups, mult, len(offsets))).reshape(
+        batch * groups, mult, len(offsets))
+    planes_per_block = max(1, FLAT_BLOCK_ELEMENTS // (mult * length))
+    span = length if planes_per_block > 1 or mult * length <= FLAT_BLOCK_ELEMENTS else max(
+        1, FLAT_BLOCK_ELEMENTS // mult)
+    scratch = np.empty((min(planes_per_block, batch * groups), mult, span), dtype=full.dtype)
+    for p0 in range(0, batch * groups, planes_per_block):
+        p1 = min(batch * groups, p0 + planes_per_block)
+        for i0 in range(0, length, span):
+            i1 = min(length, i0 + span)
+            target = full[p0:p1, :, i0:i1]
+            tmp = scratch[: p1 - p0, :, : i1 - i0]
+            for t, off in enumerate(offsets):
+                cells = x_flat[p0:p1, :, i0 + off:i1 + off]
+                weights = w_planes[p0:p1, :, t:t + 1]
+                if t == 0:
+                    np.multiply(cells, weights, out=target)
+                else:
+                    np.multiply(cells, weights, out=tmp)
+                    target += tmp
+    y = full.reshape(batch, groups * mult, *frame)[(Ellipsis, *(slice(0, o) for o in out_spatial))]
+    return channels_last(y)
 
 
 def _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.ndarray:
@@ -383,44 +471,42 @@ def _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.
     w_taps = w.reshape(groups, mult, math.prod(kernel))
     out_spatial = gy.shape[1:-1]
     dtype = np.result_type(gy, w)
-    channels_first_memory = is_channels_first_memory(gy)
-    frame = empty_like_layout((gy.shape[0], *frame_spatial, groups), dtype, channels_first_memory)
+    cf = is_channels_first_memory(gy)
+    frame = empty_like_layout((gy.shape[0], *frame_spatial, groups), dtype, cf)
     frame[...] = 0
-    scratch = empty_like_layout((*gy.shape[:-1], groups), dtype, channels_first_memory)
-    gy_g = gy.reshape(*gy.shape[:-1], groups, mult) if mult > 1 else gy
+    frame_w, gy_w = _work(frame, cf, groups), _work(gy, cf, groups)
+    scratch = _work(empty_like_layout(gy.shape, dtype, cf), cf, groups)
+    m_axis = 2 if cf else -1
     for n0, n1, r0, r1 in _depthwise_blocks(gy.shape[0], out_spatial, c_out):
         block_out = (r1 - r0, *out_spatial[1:])
-        source = gy_g[n0:n1, r0:r1]
-        tmp = scratch[n0:n1, r0:r1]
+        source = _work_rows(gy_w, cf, n0, n1, r0, r1)
+        tmp = _work_rows(scratch, cf, n0, n1, r0, r1)
+        target = frame_w[n0:n1]
         for t, tap in _taps(kernel):
-            cells = _tap_view(frame[n0:n1], tap, r0, stride, dilation, block_out)
-            if mult == 1:
-                np.multiply(source, w_taps[:, 0, t], out=tmp)
-            else:
-                np.einsum("...gm,gm->...g", source, w_taps[:, :, t], out=tmp)
-            cells += tmp
+            cells = _work_tap(target, cf, tap, r0, stride, dilation, block_out)
+            np.multiply(source, _work_weights(w_taps[:, :, t], cf, len(kernel)), out=tmp)
+            cells += tmp if mult == 1 else tmp.sum(axis=m_axis, keepdims=True)
     return frame
 
 
 def _depthwise_weight_grad(xp, gy, kernel, stride, dilation) -> np.ndarray:
+    """``grad_w[g*m + j, 0, k] = sum_{n, o} gy[n, o, g*m + j] * xp[n, o*s + k*d, g]``: one einsum per tap.
+
+    Each einsum multiplies and sums in one pass over ``gy`` and the tap's strided view of ``xp``.
+    """
     groups = xp.shape[-1]
     c_out = gy.shape[-1]
     mult = c_out // groups
     out_spatial = gy.shape[1:-1]
-    dtype = np.result_type(xp, gy)
-    grad = np.zeros((groups, mult, math.prod(kernel)), dtype=dtype)
-    scratch = empty_like_layout(gy.shape, dtype, is_channels_first_memory(gy))
-    gy_g = gy.reshape(*gy.shape[:-1], groups, mult)
-    scratch_g = scratch.reshape(*scratch.shape[:-1], groups, mult)
-    reduce_axes = tuple(range(1 + len(kernel)))
-    for n0, n1, r0, r1 in _depthwise_blocks(xp.shape[0], out_spatial, c_out):
-        block_out = (r1 - r0, *out_spatial[1:])
-        source = gy_g[n0:n1, r0:r1]
-        tmp = scratch_g[n0:n1, r0:r1]
-        for t, tap in _taps(kernel):
-            cells = _tap_view(xp[n0:n1], tap, r0, stride, dilation, block_out)[..., None]
-            np.multiply(source, cells, out=tmp)
-            grad[:, :, t] += tmp.sum(axis=reduce_axes)
+    grad = np.empty((groups, mult, math.prod(kernel)), dtype=np.result_type(xp, gy))
+    cf = is_channels_first_memory(gy)
+    x_w, gy_w = _work(xp, cf, groups), _work(gy, cf, groups)
+    space = "abcdefhijkl"[: len(kernel)]
+    subscripts = f"ngm{space},ng{space}->gm" if cf else f"n{space}gm,n{space}g->gm"
+    for t, tap in _taps(kernel):
+        cells = _work_tap(x_w, cf, tap, 0, stride, dilation, out_spatial)
+        cells = cells[:, :, 0] if cf else cells[..., 0]
+        grad[:, :, t] = np.einsum(subscripts, gy_w, cells)
     return grad.reshape(c_out, 1, *kernel)
 
 
@@ -435,6 +521,8 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilatio
     dtype = np.result_type(xp, w)
     shape = (xp.shape[0], *out_spatial, w.shape[0])
     if algorithm == "depthwise":
+        if all(st == 1 for st in stride) and _is_planar(xp):
+            return _depthwise_forward_flat(xp, w, dilation, out_spatial)
         y = empty_like_layout(shape, dtype, is_channels_first_memory(xp))
         _depthwise_forward(xp, w, stride, dilation, out_spatial, y)
         return y
@@ -454,6 +542,15 @@ def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[
     c_in = w.shape[1] * groups
     algorithm = algorithm or choose(c_in, w.shape[2:], groups)
     if algorithm == "depthwise":
+        if all(st == 1 for st in stride) and w.shape[0] == groups:
+            # stride 1, one output channel per group: grad_xp is the correlation of gy, zero-padded by
+            # d*(K-1) on each side, with the flipped kernel
+            # (the frame may extend past the last tap's reach by a transposed conv's output_padding)
+            pads = tuple((d * (k - 1), f - o) for k, d, f, o in zip(w.shape[2:], dilation, frame_spatial,
+                                                                 gy.shape[1:-1]))
+            gyp = pad_channels_last(channels_first(gy), pads, keep_layout=True, planar=True)
+            flipped = w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
+            return _depthwise_forward_flat(gyp, flipped, dilation, tuple(frame_spatial))
         return _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups)
     gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
     if algorithm == "gemm1x1":
