@@ -552,10 +552,26 @@ def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[
             flipped = w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
             return _depthwise_forward_flat(gyp, flipped, dilation, tuple(frame_spatial))
         return _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups)
+    if algorithm == "gemm" and all(s == 1 for s in stride) and gy.size * math.prod(w.shape[2:]) >= 16 * w.size:
+        # stride 1, activations much larger than the weight: grad_xp is a correlation of gy, zero-padded by
+        # d*(K-1), with the adjoint kernel. One im2col GEMM with a long inner dimension (T*C_out) instead of
+        # a thin GEMM (inner dimension C_out) followed by a scatter of T strided adds.
+        pads = tuple((d * (k - 1), f - o) for k, d, f, o in zip(w.shape[2:], dilation, frame_spatial, gy.shape[1:-1]))
+        gyp = pad_channels_last(channels_first(gy), pads)
+        return correlate_cl(gyp, _adjoint_weight(w, groups), stride, dilation, groups, tuple(frame_spatial), "gemm")
     gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
     if algorithm == "gemm1x1":
         return _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups)
     return _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups)
+
+
+def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
+    """``w (C_out, Cg, *K)`` -> ``w' (C_in, Cog, *K)``, ``w'[g*Cg + c, j, k] = w[g*Cog + j, c, K - 1 - k]``."""
+    c_out, c_group = w.shape[:2]
+    kernel = w.shape[2:]
+    swapped = w.reshape(groups, c_out // groups, c_group, *kernel).swapaxes(1, 2)
+    flipped = swapped[(Ellipsis, *(slice(None, None, -1),) * len(kernel))]
+    return np.ascontiguousarray(flipped).reshape(groups * c_group, c_out // groups, *kernel)
 
 
 def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
