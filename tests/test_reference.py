@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from checks import assert_close, with_layout
 from oracle_torch import torch_conv, torch_fold, torch_unfold
 
 import vanilla_nn.reference as R
@@ -21,36 +22,11 @@ def at_rank(options: dict[str, Any], ndim: int) -> dict[str, Any]:
     return {k: tuple(v[:ndim]) if isinstance(v, PerDim) else v for k, v in options.items()}
 
 
-def as_layout(array: np.ndarray, layout: str) -> np.ndarray:
-    """The same values in another memory layout: a strided view, a transposed (Fortran) copy, reversed."""
-    if layout == "strided":        # every other element of a buffer twice as long in the last axis
-        buffer = np.zeros(array.shape[:-1] + (2 * array.shape[-1],), array.dtype)
-        buffer[..., ::2] = array
-        return buffer[..., ::2]
-    if layout == "transposed" and array.ndim > 1:   # column-major: the axes' strides reversed
-        return np.asfortranarray(array)
-    if layout == "transposed":
-        return as_layout(array, "strided")
-    if layout == "reversed":       # negative strides
-        return np.ascontiguousarray(array[..., ::-1])[..., ::-1]
-    return np.ascontiguousarray(array)
-
-
 def random(rng: np.random.Generator, shape: tuple[int, ...], dtype: Any = np.float64,
            layout: str = "strided") -> np.ndarray:
-    array = as_layout(rng.standard_normal(shape).astype(dtype), layout)
+    array = with_layout(rng.standard_normal(shape).astype(dtype), layout)
     assert layout == "contiguous" or not array.flags.c_contiguous or array.size <= 1
     return array
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: Any = None) -> None:
-    """Same dtype and values: float64 to 1e-10 relative, float32 to 1e-5."""
-    assert actual.dtype == (expected.dtype if dtype is None else np.dtype(dtype))
-    assert actual.shape == expected.shape
-    if expected.dtype == np.float64:
-        np.testing.assert_allclose(actual, expected, rtol=1e-10, atol=1e-12)
-    else:
-        np.testing.assert_allclose(actual, expected, rtol=1e-5, atol=1e-5)
 
 
 @pytest.fixture

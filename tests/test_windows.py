@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layouts import LAYOUTS, with_layout
+from checks import LAYOUTS, with_layout
 from oracle_torch import torch_fold, torch_unfold
 
 import vanilla_nn.functional as F

@@ -12,7 +12,12 @@ import importlib
 import sys
 
 # name -> one-line help; the module is vanilla_nn.commands.<name>
-COMMANDS: dict[str, str] = {}
+COMMANDS: dict[str, str] = {
+    "compare": "print an op's output and gradients next to PyTorch's or TensorFlow's",
+    "verify": "check every op against PyTorch, TensorFlow and finite differences",
+    "train": "train a LeNet-style CNN on the digits (or MNIST) with NumPy alone",
+    "predict": "classify images with weights from train (or PyTorch)",
+}
 
 
 def _available_commands() -> dict[str, str]:

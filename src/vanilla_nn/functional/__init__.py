@@ -1,5 +1,17 @@
 """Pure functions on NumPy arrays: every forward op and its ``*_backward``, with PyTorch's signatures."""
 
+from .activation import (
+    flatten,
+    flatten_backward,
+    leaky_relu,
+    leaky_relu_backward,
+    relu,
+    relu_backward,
+    sigmoid,
+    sigmoid_backward,
+    tanh,
+    tanh_backward,
+)
 from .conv import (
     conv1d,
     conv1d_backward,
@@ -18,6 +30,39 @@ from .conv import (
     conv_transpose_nd,
     conv_transpose_nd_backward,
 )
+from .dropout import dropout, dropout_backward, dropout_mask
+from .linear import linear, linear_backward
+from .loss import (
+    cross_entropy,
+    cross_entropy_backward,
+    log_softmax,
+    log_softmax_backward,
+    mse_loss,
+    mse_loss_backward,
+    softmax,
+    softmax_backward,
+)
+from .norm import batch_norm, batch_norm_backward, batch_norm_running_stats
+from .pool import (
+    adaptive_avg_pool1d,
+    adaptive_avg_pool1d_backward,
+    adaptive_avg_pool2d,
+    adaptive_avg_pool2d_backward,
+    adaptive_avg_pool3d,
+    adaptive_avg_pool3d_backward,
+    avg_pool1d,
+    avg_pool1d_backward,
+    avg_pool2d,
+    avg_pool2d_backward,
+    avg_pool3d,
+    avg_pool3d_backward,
+    max_pool1d,
+    max_pool1d_backward,
+    max_pool2d,
+    max_pool2d_backward,
+    max_pool3d,
+    max_pool3d_backward,
+)
 from .windows import fold, fold_backward, unfold, unfold_backward
 from .workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 
@@ -28,4 +73,19 @@ __all__ = [
     "conv_nd", "conv_nd_backward",
     "conv_transpose1d", "conv_transpose1d_backward", "conv_transpose2d", "conv_transpose2d_backward",
     "conv_transpose3d", "conv_transpose3d_backward", "conv_transpose_nd", "conv_transpose_nd_backward",
+    # pooling
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward", "max_pool3d", "max_pool3d_backward",
+    "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward", "avg_pool3d", "avg_pool3d_backward",
+    "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    # linear, activations, flatten
+    "linear", "linear_backward",
+    "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
+    "tanh", "tanh_backward", "flatten", "flatten_backward",
+    # losses
+    "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
+    "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",
+    # normalisation, dropout
+    "batch_norm", "batch_norm_backward", "batch_norm_running_stats",
+    "dropout", "dropout_backward", "dropout_mask",
 ]

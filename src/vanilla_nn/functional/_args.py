@@ -102,6 +102,107 @@ def conv_output_size(size: int, k: int, s: int, d: int, pad: tuple[int, int]) ->
     """``O = floor((S + p_before + p_after - d * (K - 1) - 1) / s) + 1``."""
     return (size + pad[0] + pad[1] - d * (k - 1) - 1) // s + 1
 
+# --- pooling ----------------------------------------------------------------------------------------------
+
+def pool_output_size(size: int, k: int, s: int, d: int, pad: int, ceil_mode: bool) -> int:
+    """PyTorch's pooling output size: ``O = floor_or_ceil((S + 2p - d*(K - 1) - 1) / s) + 1``.
+
+    With ``ceil_mode`` the last window must still start inside the input or the left padding
+    (``(O - 1) * s < S + p``); otherwise it is dropped.
+    """
+    span = size + 2 * pad - d * (k - 1) - 1
+    out = (span + (s - 1 if ceil_mode else 0)) // s + 1
+    if ceil_mode and (out - 1) * s >= size + pad:
+        out -= 1
+    return out
+
+
+@dataclass(frozen=True)
+class PoolSpec:
+    """Everything a pooling op needs, one entry per spatial dim.
+
+    ``padding`` is symmetric (PyTorch's pools take one int per dim). ``frame`` is the padded frame every
+    window fits in: ``max(S + 2p, (O - 1)*s + d*(K - 1) + 1)`` - in ``ceil_mode`` the last window may run
+    past the padded end, and the frame is extended there.
+    """
+
+    ndim: int
+    batched: bool
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    padding: tuple[int, ...]
+    dilation: tuple[int, ...]
+    ceil_mode: bool
+    in_spatial: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+    frame: tuple[int, ...]
+
+    @property
+    def pads(self) -> Pads:
+        """``(before, after)`` per dim that turn the input into the frame."""
+        return tuple((p, f - s - p) for p, f, s in zip(self.padding, self.frame, self.in_spatial))
+
+    def output_shape(self, input_shape: tuple[int, ...]) -> tuple[int, ...]:
+        return tuple(input_shape[: len(input_shape) - self.ndim]) + self.out_spatial
+
+
+def check_spatial_input(op: str, input: Any, ndim: int) -> tuple[np.ndarray, bool]:
+    """``input`` as a float ``(N, C, *S)`` or unbatched ``(C, *S)`` array with non-empty C and S; and batched."""
+    x = as_float_array(input, "input")
+    if x.ndim not in (ndim + 1, ndim + 2):
+        raise ValueError(f"{op}: input must have {ndim + 2} dims (N, C, {ndim} spatial) or {ndim + 1} "
+                         f"unbatched (C, {ndim} spatial), got input.shape={_shape(x)}")
+    if any(size < 1 for size in x.shape[-ndim - 1:]):
+        raise ValueError(f"{op}: input's channel and spatial dims must be non-empty, got "
+                         f"input.shape={_shape(x)}")
+    return x, x.ndim == ndim + 2
+
+
+def check_bool(value: Any, name: str) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name}={value!r} must be True or False")
+    return bool(value)
+
+
+def pool_spec(op: str, ndim: int, input: Any, kernel_size: Any, stride: Any, padding: Any, dilation: Any,
+              ceil_mode: Any) -> tuple[PoolSpec, np.ndarray]:
+    """Validate a max/avg pooling's arguments; return its spec and the input as a float array.
+
+    ``stride=None`` means ``stride = kernel_size``. PyTorch's rules: ``padding <= kernel_size // 2`` and an
+    output of at least one element per dim.
+    """
+    x, batched = check_spatial_input(op, input, ndim)
+    kernel = ntuple(kernel_size, ndim, "kernel_size", minimum=1)
+    stride = kernel if stride is None else ntuple(stride, ndim, "stride", minimum=1)
+    if isinstance(padding, str):
+        raise TypeError(f"{op}: padding={padding!r} must be an int or {ndim} ints; pooling takes no padding "
+                        f"strings")
+    pads = ntuple(padding, ndim, "padding")
+    dilation = ntuple(dilation, ndim, "dilation", minimum=1)
+    ceil_mode = check_bool(ceil_mode, "ceil_mode")
+    for axis, (k, p) in enumerate(zip(kernel, pads)):
+        if p > k // 2:
+            raise ValueError(f"{op}: padding={padding!r} must be at most half of kernel_size={kernel_size!r} "
+                             f"in every dim (spatial dim {axis}: {p} > {k} // 2)")
+    spatial = tuple(x.shape[-ndim:])
+    out = tuple(pool_output_size(*args, ceil_mode) for args in zip(spatial, kernel, stride, dilation, pads))
+    if any(o < 1 for o in out):
+        raise ValueError(f"{op}: the output would be empty ({out}): the window (kernel_size={kernel}, "
+                         f"dilation={dilation}) does not fit in input.shape={_shape(x)} with padding={pads}")
+    frame = tuple(max(size + 2 * p, (o - 1) * s + d * (k - 1) + 1)
+                  for size, p, o, s, d, k in zip(spatial, pads, out, stride, dilation, kernel))
+    spec = PoolSpec(ndim, batched, kernel, stride, pads, dilation, ceil_mode, spatial, out, frame)
+    return spec, x
+
+
+def check_grad_output_shape(op: str, grad_output: Any, expected: tuple[int, ...]) -> np.ndarray:
+    """``grad_output`` must be a float array of the forward output's shape ``expected``."""
+    gy = as_float_array(grad_output, "grad_output")
+    if gy.shape != tuple(expected):
+        raise ValueError(f"{op}: grad_output.shape={_shape(gy)} must equal the forward output's shape "
+                         f"{tuple(expected)}")
+    return gy
+
 
 def _shape(array: np.ndarray) -> str:
     return str(tuple(array.shape))

@@ -1,0 +1,198 @@
+"""Run one op in vanilla_nn and in PyTorch or TensorFlow on the same data; print both, one under the other.
+
+The procedure is the classic one, so published runs can be reproduced: seed NumPy's legacy generator with
+--seed; draw the input with np.random.random(input_shape); take the weight and bias from the framework's
+default layer initialiser (torch.nn.Conv2d(...) after torch.manual_seed(seed); for TensorFlow, Keras's
+defaults: GlorotUniform(seed) kernel, zero bias), cast to float64 and then to --dtype; run forward; draw the
+upstream gradient with np.random.random(output.shape); run backward. Each result (output, grad_input,
+grad_weight, grad_bias) is printed from vanilla_nn and from the framework, then the max abs and relative
+difference of each (relative: max|diff| / max|framework|). Exit status 1 if any exceeds the tolerance
+(1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options or a feature the framework lacks.
+
+Example: vanilla-nn compare conv2d --input-shape 2,3,5,7 --out-channels 4 --kernel-size 3 --stride 2 --seed 123
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Any
+
+import numpy as np
+
+WEIGHTED_OPS = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
+OPS = (*WEIGHTED_OPS, "unfold", "fold")
+DEFAULT_SHAPES = {1: "2,3,7", 2: "2,3,5,7", 3: "2,3,4,5,6"}
+
+
+def _int_list(text: str) -> int | tuple[int, ...]:
+    """'3' -> 3, '3,2' -> (3, 2)."""
+    try:
+        values = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an int or a comma-separated list of ints") from None
+    return values[0] if len(values) == 1 else values
+
+
+def _padding(text: str) -> Any:
+    """'same', 'valid', '1', '1,2' or (before:after pairs) '1:0,0:2'."""
+    if text in ("same", "valid"):
+        return text
+    if ":" in text:
+        try:
+            return tuple(tuple(int(v) for v in pair.split(":")) for pair in text.split(","))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"padding {text!r}: write before:after pairs, e.g. 1:0,0:2") from None
+    return _int_list(text)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.add_argument("op", choices=OPS, help="the functional op")
+    parser.add_argument("--input-shape", type=_int_list, metavar="N,C,...",
+                        help="input shape (default 2,3,5,7 in 2-d, 2,3,7 in 1-d, 2,3,4,5,6 in 3-d); for "
+                             "fold, the shape of the folded image (N, C, *output_size)")
+    parser.add_argument("--out-channels", type=int, default=4, help="output channels (default 4)")
+    parser.add_argument("--kernel-size", type=_int_list, default=3, metavar="K[,K...]", help="default 3")
+    parser.add_argument("--stride", type=_int_list, default=1, metavar="S[,S...]")
+    parser.add_argument("--padding", type=_padding, default=0,
+                        help="int, comma list, before:after pairs (1:0,0:2), 'same' or 'valid'")
+    parser.add_argument("--dilation", type=_int_list, default=1, metavar="D[,D...]")
+    parser.add_argument("--groups", type=int, default=1)
+    parser.add_argument("--output-padding", type=_int_list, default=0, metavar="P[,P...]",
+                        help="transposed convolutions only")
+    parser.add_argument("--padding-mode", default="zeros", choices=["zeros", "reflect", "replicate", "circular"],
+                        help="convolutions only")
+    parser.add_argument("--no-bias", action="store_true", help="no bias")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
+    parser.add_argument("--seed", type=int, default=0, help="seeds NumPy and the framework (default 0)")
+    parser.add_argument("--oracle", choices=["torch", "tensorflow"], default="torch")
+    parser.add_argument("--tolerance", type=float, help="relative tolerance (default 1e-10 / 1e-5 by dtype)")
+    parser.add_argument("--full", action="store_true", help="print whole arrays, not a summary of large ones")
+
+
+def _rank(op: str, shape: tuple[int, ...] | None, kernel: Any) -> int:
+    if op[-1] == "d" and op[-2].isdigit():
+        return int(op[-2])
+    if isinstance(kernel, tuple):
+        return len(kernel)
+    return len(shape) - 2 if shape else 2
+
+
+def _options(args: argparse.Namespace, op: str) -> dict[str, Any]:
+    if op.startswith("conv_transpose"):
+        return {"stride": args.stride, "padding": args.padding, "output_padding": args.output_padding,
+                "groups": args.groups, "dilation": args.dilation}
+    if op.startswith("conv"):
+        return {"stride": args.stride, "padding": args.padding, "dilation": args.dilation,
+                "groups": args.groups, "padding_mode": args.padding_mode}
+    return {"kernel_size": args.kernel_size, "dilation": args.dilation, "padding": args.padding,
+            "stride": args.stride}
+
+
+def _fold_columns_shape(image_shape: tuple[int, ...], options: dict[str, Any]) -> tuple[int, ...]:
+    """Shape (N, C * prod(K), L) of the columns that fold into ``image_shape``."""
+    from vanilla_nn.functional._args import unfold_spec
+
+    spec, _ = unfold_spec("fold", np.empty(image_shape), options["kernel_size"], options["dilation"],
+                          options["padding"], options["stride"])
+    return spec.columns_shape(image_shape[0])
+
+
+def prepare(args: argparse.Namespace, oracle: Any) -> tuple[list[np.ndarray | None], dict[str, Any], str]:
+    """The classic procedure up to the forward: seeded input, framework-initialised weights, options."""
+    op = args.op
+    n = _rank(op, args.input_shape if isinstance(args.input_shape, tuple) else None, args.kernel_size)
+    shape = args.input_shape if args.input_shape is not None else _int_list(DEFAULT_SHAPES.get(n, "2,3,5,7"))
+    shape = shape if isinstance(shape, tuple) else (shape,)
+    options = _options(args, op)
+    np.random.seed(args.seed)
+    if op == "fold":
+        options = {"output_size": tuple(shape[2:]), **options}
+        source = f"columns folding into {'x'.join(map(str, shape))}"
+        shape = _fold_columns_shape(shape, options)
+    x = np.random.random(shape)
+    arrays: list[np.ndarray | None] = [x]
+    described = f"input {'x'.join(map(str, shape))}"
+    if op == "fold":
+        described += f" ({source})"
+    if op in WEIGHTED_OPS:
+        if len(shape) < 2:
+            raise ValueError(f"--input-shape={shape} must be (N, C, *spatial)")
+        if shape[1] % args.groups or args.out_channels % args.groups:
+            raise ValueError(f"--groups={args.groups} must divide the input channels ({shape[1]}, from "
+                             f"--input-shape) and --out-channels={args.out_channels}")
+        kernel = args.kernel_size if isinstance(args.kernel_size, tuple) else (args.kernel_size,) * n
+        weight, bias = oracle.init_params(op, shape[1], args.out_channels, kernel, args.groups,
+                                          not args.no_bias, args.seed)
+        arrays += [weight, bias]
+        described += f", weight {'x'.join(map(str, weight.shape))}" + ("" if bias is None else " and bias")
+        described += f" from the {oracle.framework} layer initialiser"
+    arrays = [None if a is None else a.astype(args.dtype) for a in arrays]
+    return arrays, options, described
+
+
+def _print_pair(name: str, ours: np.ndarray | None, theirs: np.ndarray | None, framework: str) -> None:
+    shape = "" if ours is None else f" {tuple(np.shape(ours))}"
+    print(f"\n=== {name}{shape} ===")
+    print("vanilla_nn:")
+    print(ours)
+    print(f"{framework}:")
+    print(theirs)
+
+
+def run(args: argparse.Namespace) -> int:
+    from vanilla_nn.oracles import NotSupportedByOracle, OracleUnavailable, get_oracle
+    from vanilla_nn.oracles.cases import OPS as OP_INFO
+    from vanilla_nn.oracles.cases import TOLERANCES, difference, run_vanilla
+
+    try:
+        oracle = get_oracle(args.oracle)
+    except OracleUnavailable as error:
+        print(f"vanilla-nn compare: {error}", file=sys.stderr)
+        return 2
+    tolerance = args.tolerance if args.tolerance is not None else TOLERANCES[args.dtype]
+    info = OP_INFO[args.op]
+    try:
+        arrays, options, described = prepare(args, oracle)
+        output, _ = run_vanilla(args.op, arrays, options)
+        grad_output = np.random.random(np.shape(output)).astype(args.dtype)
+        output, grads = run_vanilla(args.op, arrays, options, grad_output)
+        theirs = oracle.run(args.op, arrays, options, grad_output)
+    except NotSupportedByOracle as error:
+        print(f"vanilla-nn compare: skipped, {error}", file=sys.stderr)
+        return 2
+    except (ValueError, TypeError) as error:
+        print(f"vanilla-nn compare: error: {error}", file=sys.stderr)
+        return 2
+
+    settings = ", ".join(f"{k}={v!r}" for k, v in options.items())
+    print(f"vanilla-nn compare {args.op}: {described}; {args.dtype}, seed {args.seed}")
+    print(f"options: {settings}")
+    print(f"oracle: {oracle.framework} {oracle.version}; grad_output = np.random.random(output.shape)")
+
+    ours_all = (output, *grads)
+    theirs_all = (theirs.output, *theirs.grads)
+    present = [(name, a, b) for name, a, b in zip(info.results, ours_all, theirs_all, strict=True)
+               if not (a is None and b is None)]
+    threshold = sys.maxsize if args.full else 240
+    precision = 8 if args.dtype == "float64" else 6
+    with np.printoptions(precision=precision, threshold=threshold, edgeitems=3, linewidth=110, suppress=True):
+        for name, ours, ref in present:
+            _print_pair(name, ours, ref, oracle.framework)
+
+    print(f"\n{'result':<14}{'shape':<22}{'max abs diff':>14}{'max rel diff':>14}   tolerance {tolerance:g}")
+    failed = []
+    for name, ours, ref in present:
+        abs_err, rel_err = difference(ours, ref)
+        ok = rel_err <= tolerance
+        if not ok:
+            failed.append(name)
+        shape = str(tuple(np.shape(ours))) if ours is not None else "None"
+        print(f"{name:<14}{shape:<22}{abs_err:>14.3e}{rel_err:>14.3e}   {'ok' if ok else 'MISMATCH'}")
+    if failed:
+        print(f"\nMISMATCH in {', '.join(failed)}: vanilla_nn and {oracle.framework} differ by more than "
+              f"{tolerance:g} (relative)")
+        return 1
+    print(f"\nAll {len(present)} results agree with {oracle.framework} within {tolerance:g} (relative).")
+    return 0

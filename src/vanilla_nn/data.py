@@ -1,0 +1,209 @@
+"""Datasets and batching.
+
+- :func:`load_digits`: the 1,797 real 8x8 handwritten digits that scikit-learn ships (nothing is downloaded),
+  as ``(N, 1, 8, 8)`` images in ``[0, 1]`` and int64 labels, split into train and test with a seeded
+  stratified split.
+- :func:`load_mnist`: MNIST or Fashion-MNIST from the standard IDX files (raw or ``.gz``) in a directory.
+- :func:`batches`: a seeded, shuffling mini-batch iterator.
+"""
+
+from __future__ import annotations
+
+import gzip
+import math
+import numbers
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+
+__all__ = ["Split", "load_digits", "load_mnist", "read_idx", "stratified_split", "batches", "IDXError"]
+
+
+class Split(NamedTuple):
+    """A train/test split: images ``(N, 1, H, W)`` float, labels ``(N,)`` int64."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_test: np.ndarray
+    y_test: np.ndarray
+
+
+class IDXError(ValueError):
+    """A missing, malformed or truncated IDX file."""
+
+
+def _check_float_dtype(dtype: Any) -> np.dtype:
+    resolved = np.dtype(dtype)
+    if resolved not in (np.dtype(np.float32), np.dtype(np.float64)):
+        raise TypeError(f"dtype={dtype!r} must be float32 or float64")
+    return resolved
+
+
+def _check_fraction(test_fraction: Any) -> float:
+    if not isinstance(test_fraction, numbers.Real) or not 0.0 < test_fraction < 1.0:
+        raise ValueError(f"test_fraction={test_fraction!r} must be a number strictly between 0 and 1")
+    return float(test_fraction)
+
+
+def stratified_split(labels: np.ndarray, test_fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Indices ``(train, test)``: each class shuffled with ``seed`` and ``round(n_c * test_fraction)`` of
+    its ``n_c`` samples sent to test; both index arrays are then shuffled."""
+    test_fraction = _check_fraction(test_fraction)
+    rng = np.random.default_rng(seed)
+    train, test = [], []
+    for label in np.unique(labels):
+        members = rng.permutation(np.flatnonzero(labels == label))
+        n_test = int(round(len(members) * test_fraction))
+        test.append(members[:n_test])
+        train.append(members[n_test:])
+    return rng.permutation(np.concatenate(train)), rng.permutation(np.concatenate(test))
+
+
+def load_digits(test_fraction: float = 0.2, seed: int = 0, dtype: Any = np.float32) -> Split:
+    """scikit-learn's 8x8 digits: images ``(N, 1, 8, 8)`` scaled from 0..16 to ``[0, 1]``, labels 0..9.
+
+    The split is stratified by class and seeded (``seed``); ``test_fraction`` of each class goes to test.
+    Needs scikit-learn (``pip install 'vanilla-nn[cli]'``).
+    """
+    dtype = _check_float_dtype(dtype)
+    test_fraction = _check_fraction(test_fraction)
+    try:
+        from sklearn.datasets import load_digits as sklearn_digits
+    except ModuleNotFoundError as error:
+        raise ModuleNotFoundError("the digits dataset comes with scikit-learn; install it with "
+                                  "pip install 'vanilla-nn[cli]'") from error
+    bunch = sklearn_digits()
+    images = (np.asarray(bunch.images, dtype=np.float64) / 16.0).astype(dtype)[:, None]
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    train, test = stratified_split(labels, test_fraction, seed)
+    return Split(images[train], labels[train], images[test], labels[test])
+
+
+# -- IDX ------------------------------------------------------------------------------------------------------
+
+# IDX type byte -> big-endian dtype (http://yann.lecun.com/exdb/mnist/ "THE IDX FILE FORMAT").
+_IDX_TYPES = {0x08: ">u1", 0x09: ">i1", 0x0B: ">i2", 0x0C: ">i4", 0x0D: ">f4", 0x0E: ">f8"}
+
+_MNIST_FILES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+
+def _read_bytes(path: Path) -> bytes:
+    if path.suffix == ".gz":
+        try:
+            with gzip.open(path, "rb") as handle:
+                return handle.read()
+        except (OSError, EOFError) as error:
+            raise IDXError(f"{path}: not a readable gzip file ({error}); the file may be truncated or corrupt") \
+                from error
+    return path.read_bytes()
+
+
+def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
+    """Read one IDX file (raw or gzipped): magic ``0 0 type ndim``, ``ndim`` big-endian uint32 sizes, data.
+
+    Raises :class:`IDXError` (a ``ValueError``) naming the file for a bad magic number, an unexpected number
+    of dimensions (when ``ndim`` is given), or a size that does not match the header (truncated or padded).
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"IDX file {path} does not exist")
+    raw = _read_bytes(path)
+    if len(raw) < 4:
+        raise IDXError(f"{path}: only {len(raw)} bytes, too short for the 4-byte IDX magic number (truncated?)")
+    zero0, zero1, type_code, dims = raw[:4]
+    if zero0 != 0 or zero1 != 0 or type_code not in _IDX_TYPES:
+        raise IDXError(f"{path}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000 then a type byte in "
+                       f"{sorted(hex(t) for t in _IDX_TYPES)} and the number of dims (is this an IDX file?)")
+    if ndim is not None and dims != ndim:
+        raise IDXError(f"{path}: the header says {dims} dims, expected {ndim}")
+    header = 4 + 4 * dims
+    if len(raw) < header:
+        raise IDXError(f"{path}: truncated header, {len(raw)} bytes for a {header}-byte header of {dims} dims")
+    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=dims, offset=4))
+    item = np.dtype(_IDX_TYPES[type_code])
+    expected = header + math.prod(shape) * item.itemsize
+    if len(raw) != expected:
+        what = "truncated" if len(raw) < expected else "has trailing data"
+        raise IDXError(f"{path}: {what}: {len(raw)} bytes but the header (shape {shape}, {item.name}) needs "
+                       f"{expected}")
+    data = np.frombuffer(raw, dtype=item, offset=header).reshape(shape)
+    return data.astype(item.newbyteorder("="))
+
+
+def _find(directory: Path, stem: str) -> Path:
+    candidates = [stem, stem + ".gz", stem.replace("-idx", ".idx"), stem.replace("-idx", ".idx") + ".gz"]
+    for name in candidates:
+        if (directory / name).is_file():
+            return directory / name
+    raise FileNotFoundError(f"{directory}: none of {candidates} found; download the four MNIST/Fashion-MNIST "
+                            f"IDX files (raw or .gz) into this directory")
+
+
+def load_mnist(directory: str | Path, kind: str = "mnist", dtype: Any = np.float32) -> Split:
+    """MNIST (``kind="mnist"``) or Fashion-MNIST (``kind="fashion"``) from the standard IDX files.
+
+    ``directory`` holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``
+    and ``t10k-labels-idx1-ubyte`` (each raw or ``.gz``; both datasets use these names). Returns images
+    ``(N, 1, 28, 28)`` scaled to ``[0, 1]`` and int64 labels; the split is the files' own train/test split.
+    """
+    if kind not in ("mnist", "fashion"):
+        raise ValueError(f"kind={kind!r} must be 'mnist' or 'fashion'")
+    dtype = _check_float_dtype(dtype)
+    directory = Path(directory)
+    if not directory.is_dir():
+        raise FileNotFoundError(f"data directory {directory} for {kind} does not exist")
+    arrays = {}
+    for key, stem in _MNIST_FILES.items():
+        arrays[key] = read_idx(_find(directory, stem), ndim=3 if key.endswith("images") else 1)
+    parts = []
+    for split in ("train", "test"):
+        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        if len(images) != len(labels):
+            raise IDXError(f"{directory}: {split} has {len(images)} images but {len(labels)} labels")
+        if labels.size and (labels.min() < 0 or labels.max() > 9):
+            raise IDXError(f"{directory}: {split} labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+        scale = 255.0 if images.dtype == np.uint8 else 1.0
+        parts += [(images.astype(np.float64) / scale).astype(dtype)[:, None], labels.astype(np.int64)]
+    return Split(*parts)
+
+
+# -- batching -------------------------------------------------------------------------------------------------
+
+def batches(x: np.ndarray, y: np.ndarray, batch_size: int, shuffle: bool = True, rng: Any = None,
+            drop_last: bool = False) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """An iterator of ``(x[idx], y[idx])`` mini-batches covering the data once (arguments checked at once).
+
+    With ``shuffle`` the order is a permutation drawn from ``rng`` (a ``numpy.random.Generator`` or an int
+    seed; None means seed 0, so runs repeat). The last batch is smaller unless ``drop_last``.
+    """
+    x, y = np.asarray(x), np.asarray(y)
+    if len(x) != len(y):
+        raise ValueError(f"x and y must have the same length, got x.shape={x.shape}, y.shape={y.shape}")
+    if not isinstance(batch_size, numbers.Integral) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size={batch_size!r} must be a positive int")
+    if shuffle:
+        if rng is None:
+            rng = np.random.default_rng(0)
+        elif isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+            rng = np.random.default_rng(int(rng))
+        elif not isinstance(rng, np.random.Generator):
+            raise TypeError(f"rng={rng!r} must be None, an int seed or a numpy.random.Generator")
+        order = rng.permutation(len(x))
+    else:
+        order = np.arange(len(x))
+    stop = len(x) - len(x) % batch_size if drop_last else len(x)
+    return _iterate(x, y, order, batch_size, stop)
+
+
+def _iterate(x: np.ndarray, y: np.ndarray, order: np.ndarray, batch_size: int, stop: int
+             ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    for start in range(0, stop, batch_size):
+        index = order[start:start + batch_size]
+        yield x[index], y[index]

@@ -1,0 +1,24 @@
+"""Layers mirroring ``torch.nn``: thin stateful wrappers over :mod:`vanilla_nn.functional`.
+
+``y = layer(x)`` runs forward and caches what backward needs; ``layer.backward(grad_output)`` returns the
+gradient with respect to the input and accumulates parameter gradients into ``Parameter.grad``.
+"""
+
+from . import init
+from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
+from .dropout import Dropout
+from .init import manual_seed
+from .linear import Flatten, Identity, Linear
+from .loss import CrossEntropyLoss, MSELoss
+from .module import IncompatibleKeys, Module, Parameter, Sequential
+from .norm import BatchNorm1d, BatchNorm2d
+from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+
+__all__ = [
+    "init", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
+    "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
+    "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
+    "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
+]

@@ -1,0 +1,53 @@
+"""``Dropout`` with its own seedable generator."""
+
+from __future__ import annotations
+
+import numbers
+from typing import Any
+
+import numpy as np
+
+from .. import functional as F
+from . import init
+from .module import Module
+
+__all__ = ["Dropout"]
+
+
+class Dropout(Module):
+    """``torch.nn.Dropout``: in training, zero each element with probability ``p`` and scale the rest by
+    ``1 / (1 - p)``; in eval mode the identity.
+
+    ``rng`` (a ``numpy.random.Generator`` or an int seed) draws the masks; None uses the global generator of
+    :mod:`vanilla_nn.nn.init`. The mask of the last forward is kept for backward. ``inplace`` is ignored.
+    """
+
+    def __init__(self, p: float = 0.5, inplace: bool = False, *, rng: Any = None) -> None:
+        super().__init__()
+        if not isinstance(p, numbers.Real) or isinstance(p, bool) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"dropout probability p={p!r} must be a number between 0 and 1")
+        self.p = float(p)
+        self.inplace = inplace
+        self.rng = None if rng is None else init.as_generator(rng)
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        training = self.training
+        mask = None
+        if training and self.p > 0.0:
+            array = np.asarray(input)
+            dtype = array.dtype if array.dtype.kind == "f" else np.float64
+            rng = self.rng if self.rng is not None else init.default_generator()
+            mask = F.dropout_mask(array.shape, self.p, rng, dtype)
+            output = F.dropout(input, self.p, True, mask=mask)
+        else:
+            output = F.dropout(input, self.p, training and self.p > 0.0)
+            training = training and self.p > 0.0
+        self._cache = (input, training, mask)
+        return output
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input, training, mask = self._saved()
+        return F.dropout_backward(grad_output, input, self.p, training, mask=mask)[0]
+
+    def extra_repr(self) -> str:
+        return f"p={self.p}"
