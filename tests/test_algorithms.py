@@ -11,21 +11,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from layouts import with_layout
+from checks import assert_close, with_layout
 from oracle_torch import torch_conv
 
 import vanilla_nn.functional as F
 from vanilla_nn.functional import _algorithms as A
-
-TOLERANCE = {np.float64: 1e-10, np.float32: 1e-5}
-
-
-def assert_close(actual, expected, dtype, name):
-    assert actual.shape == expected.shape, f"{name}: shape {actual.shape} != {expected.shape}"
-    assert actual.dtype == expected.dtype, f"{name}: dtype {actual.dtype} != {expected.dtype}"
-    scale = max(float(np.max(np.abs(expected), initial=0.0)), 1e-3)
-    err = float(np.max(np.abs(actual.astype(np.float64) - expected), initial=0.0)) / scale
-    assert err <= TOLERANCE[dtype], f"{name}: relative error {err:.2e} > {TOLERANCE[dtype]:.0e}"
 
 
 @pytest.fixture
@@ -146,3 +136,32 @@ def test_choose():
     assert A.choose(64, (1, 1), 64) == "depthwise"
     assert A.choose(64, (3, 3), 2) == "gemm"
     assert A.choose(1, (3,), 1) == "gemm"
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("options", [{"padding": 1}, {"stride": 2, "padding": (1, 0)}, {"groups": 2, "dilation": 2},
+                                     {"padding": 2, "padding_mode": "circular"}])
+def test_saved_forward_backward_reuses_windows(options, dtype, spy):
+    """What layers call: the saved state's backward equals the functional backward and PyTorch, and the
+    weight gradient reuses the forward's im2col matrix instead of building it again."""
+    from vanilla_nn.functional.conv import conv_backward_saved, conv_forward_saving
+
+    rng = np.random.default_rng(3)
+    x = with_layout(rng.standard_normal((2, 4, 9, 8)).astype(dtype), "strided")
+    w = rng.standard_normal((6, 4 // options.get("groups", 1), 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    counts = spy("_fill_cols")
+    y, saved = conv_forward_saving(x, w, b, **options)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    before = counts["_fill_cols"]
+    grads = conv_backward_saved(gy, saved)
+    fills_saved = counts["_fill_cols"] - before
+    before = counts["_fill_cols"]
+    functional = F.conv2d_backward(gy, x, w, b, **options)
+    fills_functional = counts["_fill_cols"] - before
+    assert "cols" in saved and fills_saved == fills_functional - 1
+    expected = torch_conv("conv2d", np.ascontiguousarray(x), w, b, gy, **options)
+    for name, actual, again, reference in zip(("output", "grad_input", "grad_weight", "grad_bias"), (y, *grads),
+                                              (y, *functional), expected):
+        assert_close(actual, reference, dtype, name)
+        np.testing.assert_array_equal(actual, again, err_msg=name)

@@ -6,7 +6,7 @@ import tracemalloc
 
 import numpy as np
 import pytest
-from layouts import with_layout
+from checks import with_layout
 from oracle_torch import torch_conv
 
 import vanilla_nn.functional as F

@@ -247,7 +247,8 @@ def _fill_cols(buffer: np.ndarray, xp: np.ndarray, n0: int, n1: int, r0: int, r1
     return cols.reshape(rows, taps * c_in)
 
 
-def _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y) -> None:
+def _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y) -> np.ndarray | None:
+    """Fill ``y``; return the im2col matrix when it was built whole in one chunk (else None)."""
     kernel = w.shape[2:]
     c_out = w.shape[0]
     w_rows = _weight_cols(w, groups).transpose(0, 2, 1)  # (G, T*Cg, Cog), a view
@@ -256,17 +257,24 @@ def _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y) -> None:
     budget = _chunk_budget(xp.dtype.itemsize)
     buffer = np.empty(min(budget, xp.shape[0] * out_spatial[0] * row_cost) if row_cost <= budget else row_cost,
                       dtype=y.dtype)
-    for n0, n1, r0, r1 in chunks(xp.shape[0], out_spatial[0], row_cost, budget):
+    blocks = list(chunks(xp.shape[0], out_spatial[0], row_cost, budget))
+    cols = None
+    for n0, n1, r0, r1 in blocks:
         cols = _fill_cols(buffer, xp, n0, n1, r0, r1, kernel, stride, dilation, out_spatial, groups)
         out = y[n0:n1, r0:r1].reshape(cols.shape[0], c_out)
         _gemm(cols, w_rows, out)
+    return cols if len(blocks) == 1 else None
 
 
-def _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups) -> np.ndarray:
+def _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups, cols=None) -> np.ndarray:
+    """``grad_w = cols^T @ gy`` chunk by chunk; ``cols``: the whole im2col matrix if the forward kept it."""
     out_spatial = gy.shape[1:-1]
     c_out = gy.shape[-1]
     c_in = xp.shape[-1]
     taps_c = math.prod(kernel) * c_in
+    if cols is not None:
+        grad_cols = _gemm_tn(gy.reshape(cols.shape[0], c_out), cols, groups)
+        return _weight_from_cols(grad_cols, c_in // groups, kernel)
     row_cost = math.prod(out_spatial[1:]) * taps_c
     budget = _chunk_budget(xp.dtype.itemsize)
     buffer = np.empty(min(budget, xp.shape[0] * out_spatial[0] * row_cost) if row_cost <= budget else row_cost,
@@ -515,8 +523,13 @@ def _depthwise_weight_grad(xp, gy, kernel, stride, dilation) -> np.ndarray:
 # ----------------------------------------------------------------------------------------------------------
 
 def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...], groups: int,
-                 out_spatial: tuple[int, ...], algorithm: str | None = None) -> np.ndarray:
-    """``y (N, *O, C_out)`` from a channels-last padded input ``xp (N, *Sp, C_in)`` (see module doc)."""
+                 out_spatial: tuple[int, ...], algorithm: str | None = None, saved: dict | None = None
+                 ) -> np.ndarray:
+    """``y (N, *O, C_out)`` from a channels-last padded input ``xp (N, *Sp, C_in)`` (see module doc).
+
+    ``saved``: a dict that receives ``"cols"``, the im2col matrix, when the im2col path built it whole
+    (within the workspace cap), so that a layer's backward can reuse it for the weight gradient.
+    """
     algorithm = algorithm or choose(xp.shape[-1], w.shape[2:], groups)
     dtype = np.result_type(xp, w)
     shape = (xp.shape[0], *out_spatial, w.shape[0])
@@ -531,7 +544,9 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilatio
     if algorithm == "gemm1x1":
         _gemm1x1_forward(xp, w, stride, groups, out_spatial, y)
     else:
-        _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y)
+        cols = _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y)
+        if saved is not None and cols is not None:
+            saved["cols"] = cols
     return y
 
 
@@ -575,8 +590,9 @@ def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
 
 
 def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
-                             dilation: tuple[int, ...], groups: int, algorithm: str | None = None) -> np.ndarray:
-    """Adjoint of :func:`correlate_cl` in ``w``: ``(C_out, C_in/G, *K)``."""
+                             dilation: tuple[int, ...], groups: int, algorithm: str | None = None,
+                             cols: np.ndarray | None = None) -> np.ndarray:
+    """Adjoint of :func:`correlate_cl` in ``w``: ``(C_out, C_in/G, *K)``; ``cols`` as saved by the forward."""
     algorithm = algorithm or choose(xp.shape[-1], kernel, groups)
     if algorithm == "depthwise":
         return _depthwise_weight_grad(xp, gy, kernel, stride, dilation)
@@ -584,4 +600,4 @@ def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, 
     gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
     if algorithm == "gemm1x1":
         return _gemm1x1_weight_grad(xp, gy, stride, groups)
-    return _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups)
+    return _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups, cols if algorithm == "gemm" else None)

@@ -117,12 +117,19 @@ def _cast(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
 # ----------------------------------------------------------------------------------------------------------
 
 def _conv(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
-          dilation: Any, groups: Any, padding_mode: str) -> np.ndarray:
+          dilation: Any, groups: Any, padding_mode: str, saved: dict | None = None) -> np.ndarray:
     spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x_dtype, w_dtype, b_dtype = x.dtype, w.dtype, None if b is None else b.dtype
     x, w, b = (_cast(a, spec.dtype) for a in (x, w, b))
     algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
     xp = _pad(_batched(x, spec), spec.pads, spec.padding_mode, algorithm)
-    y = correlate(xp, w, spec.stride, spec.dilation, spec.groups, spec.out_spatial)
+    if saved is None:
+        y = correlate(xp, w, spec.stride, spec.dilation, spec.groups, spec.out_spatial)
+    else:
+        y = channels_first(correlate_cl(channels_last(xp), w, spec.stride, spec.dilation, spec.groups,
+                                        spec.out_spatial, saved=saved))
+        saved.update(op=op, spec=spec, batch=x.shape[0] if spec.batched else None, dtypes=(x_dtype, w_dtype, b_dtype),
+                     xp=xp, w=w, algorithm=algorithm)
     return _unbatched(_add_bias(y, b), spec)
 
 
@@ -134,13 +141,44 @@ def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any
     dtype = spec.dtype
     algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
     xp = _pad(_batched(x.astype(dtype, copy=False), spec), spec.pads, spec.padding_mode, algorithm)
-    gy = _rows_layout(_batched(gy.astype(dtype, copy=False), spec), algorithm)
-    w_c = w.astype(dtype, copy=False)
+    return _conv_backward_padded(spec, gy, xp, w.astype(dtype, copy=False), algorithm,
+                                 (x.dtype, w.dtype, None if b is None else b.dtype))
+
+
+def _conv_backward_padded(spec: ConvSpec, gy: np.ndarray, xp: np.ndarray, w_c: np.ndarray, algorithm: str,
+                          dtypes: tuple, cols: np.ndarray | None = None):
+    """The backward from the padded input ``xp`` (and the forward's im2col matrix ``cols`` if kept)."""
+    x_dtype, w_dtype, b_dtype = dtypes
+    gy = _rows_layout(_batched(gy.astype(spec.dtype, copy=False), spec), algorithm)
     grad_xp = correlate_input_grad(gy, w_c, xp.shape[2:], spec.stride, spec.dilation, spec.groups)
     grad_x = pad_spatial_backward(grad_xp, spec.pads, spec.padding_mode)
-    grad_w = correlate_weight_grad(xp, gy, spec.kernel, spec.stride, spec.dilation, spec.groups)
-    grad_b = None if b is None else _bias_grad(gy).astype(b.dtype, copy=False)
-    return (_unbatched(grad_x, spec).astype(x.dtype, copy=False), grad_w.astype(w.dtype, copy=False), grad_b)
+    grad_w = correlate_weight_grad_cl(channels_last(xp), channels_last(gy), spec.kernel, spec.stride, spec.dilation,
+                                      spec.groups, cols=cols)
+    grad_b = None if b_dtype is None else _bias_grad(gy).astype(b_dtype, copy=False)
+    return (_unbatched(grad_x, spec).astype(x_dtype, copy=False), grad_w.astype(w_dtype, copy=False), grad_b)
+
+
+def conv_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                        dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros") -> tuple[np.ndarray, dict]:
+    """:func:`conv_nd`, also returning what :func:`conv_backward_saved` needs (for layers).
+
+    The saved state holds the padded channels-last input and, when the im2col matrix was built whole
+    within the workspace cap, that matrix: the backward then neither pads again nor rebuilds the windows
+    for the weight gradient. The arrays are referenced, not copied: the caller must not modify the input
+    or the weight between forward and backward (a layer's optimizer step comes after its backward).
+    """
+    ndim = np.ndim(weight) - 2
+    saved: dict = {}
+    y = _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode, saved)
+    return y, saved
+
+
+def conv_backward_saved(grad_output: Any, saved: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` from the state of :func:`conv_forward_saving`."""
+    spec = saved["spec"]
+    gy = check_grad_output(saved["op"], grad_output, spec, saved["batch"])
+    return _conv_backward_padded(spec, gy, saved["xp"], saved["w"], saved["algorithm"], saved["dtypes"],
+                                 saved.get("cols"))
 
 
 def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
