@@ -557,7 +557,7 @@ def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[
     c_in = w.shape[1] * groups
     algorithm = algorithm or choose(c_in, w.shape[2:], groups)
     if algorithm == "depthwise":
-        if all(st == 1 for st in stride) and w.shape[0] == groups:
+        if all(st == 1 for st in stride) and w.shape[0] == groups and _finite(w):
             # stride 1, one output channel per group: grad_xp is the correlation of gy, zero-padded by
             # d*(K-1) on each side, with the flipped kernel
             # (the frame may extend past the last tap's reach by a transposed conv's output_padding)
@@ -567,7 +567,8 @@ def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[
             flipped = w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
             return _depthwise_forward_flat(gyp, flipped, dilation, tuple(frame_spatial))
         return _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups)
-    if algorithm == "gemm" and all(s == 1 for s in stride) and gy.size * math.prod(w.shape[2:]) >= 16 * w.size:
+    if (algorithm == "gemm" and all(s == 1 for s in stride) and gy.size * math.prod(w.shape[2:]) >= 16 * w.size
+            and _finite(w)):
         # stride 1, activations much larger than the weight: grad_xp is a correlation of gy, zero-padded by
         # d*(K-1), with the adjoint kernel. One im2col GEMM with a long inner dimension (T*C_out) instead of
         # a thin GEMM (inner dimension C_out) followed by a scatter of T strided adds.
@@ -578,6 +579,12 @@ def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[
     if algorithm == "gemm1x1":
         return _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups)
     return _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups)
+
+
+def _finite(w: np.ndarray) -> bool:
+    """The correlation form of the input gradient adds ``0 * w`` terms over gy's zero padding: exact for a
+    finite weight, but NaN where PyTorch (which only sums real terms) gives inf. Use it for finite weights."""
+    return bool(np.isfinite(w).all())
 
 
 def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
