@@ -36,6 +36,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="threads for both NumPy's BLAS and PyTorch (default: NumPy's BLAS threads)")
     parser.add_argument("--api", choices=("auto", "layer", "functional"), default="auto",
                         help="vanilla side: layers when available (auto), or the functional API")
+    parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
+                        help="wall (default) or process CPU time (steadier on a busy machine; use with --threads 1)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of timing per case and mode before repeats stop early (default 8; quick 2)")
 
@@ -75,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
         from threadpoolctl import threadpool_limits
         limiter = threadpool_limits(limits=threads, user_api="blas")
     torch.set_num_threads(threads)
+    harness.set_clock(args.clock)
 
     meta = {
         "date": datetime.datetime.now().strftime("%Y-%m-%d %H:%M"),
@@ -83,6 +86,7 @@ def run(args: argparse.Namespace) -> int:
         "repeats": repeats,
         "warmup": warmup,
         "dtype": "float32",
+        "clock": args.clock,
     }
     meta["sgemm_peak"] = harness.sgemm_peak(threads, repeats=3 if args.quick else 5)
     peak = meta["sgemm_peak"]["numpy_gflops"]

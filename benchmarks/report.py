@@ -98,7 +98,8 @@ def markdown(meta: dict, rows: list[dict], summ: dict) -> str:
         f"Date: {meta['date']}. Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['threads']} threads; "
         f"NumPy {m['numpy']} with {blas.get('library')} {blas.get('version', '')} "
         f"({blas.get('architecture', '?')} kernels); PyTorch {m['torch']}.",
-        f"Command: `{meta['command']}` (API: {meta['api']}, {meta['repeats']} repeats, median).",
+        f"Command: `{meta['command']}` (API: {meta['api']}, {meta['repeats']} repeats, median, "
+        f"{meta.get('clock', 'wall')} clock).",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c in ("case", "algorithm") else "---:" for c in COLUMNS) + "|",
