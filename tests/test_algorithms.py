@@ -165,3 +165,42 @@ def test_saved_forward_backward_reuses_windows(options, dtype, spy):
                                               (y, *functional), expected):
         assert_close(actual, reference, dtype, name)
         np.testing.assert_array_equal(actual, again, err_msg=name)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spatial, batch", [((6, 8), 3), ((5, 7), 2), ((2, 2), 1)])
+def test_winograd_path(spatial, batch, dtype, spy, monkeypatch):
+    """F(2x2, 3x3), even and odd output sizes, forward and (via the flipped correlation) grad_input."""
+    monkeypatch.setattr(A, "WINOGRAD_MIN_CHANNELS", 2)
+    monkeypatch.setattr(A, "WINOGRAD_ODD_OUTPUT", True)
+    counts = spy("use_winograd")
+    from vanilla_nn.functional import winograd
+
+    calls = {"n": 0}
+    original = winograd.correlate_winograd
+
+    def counting(*args, **kwargs):
+        calls["n"] += 1
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(winograd, "correlate_winograd", counting)
+    rng = np.random.default_rng(5)
+    x = with_layout(rng.standard_normal((batch, 3, *spatial)).astype(dtype), "strided")
+    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
+    b = rng.standard_normal(4).astype(dtype)
+    per_image = winograd.workspace_per_image((spatial[0] + 2, spatial[1] + 2), 3, 4, np.dtype(dtype).itemsize)
+    with F.workspace_limit(per_image):  # one image per chunk
+        y = F.conv2d(x, w, b, padding=1)
+        gy = rng.standard_normal(y.shape).astype(dtype)
+        grads = F.conv2d_backward(gy, x, w, b, padding=1)
+    assert counts["use_winograd"] >= 1 and calls["n"] >= 1
+    expected = torch_conv("conv2d", np.ascontiguousarray(x), w, b, gy, padding=1)
+    for name, actual, reference in zip(("output", "grad_input", "grad_weight", "grad_bias"), (y, *grads), expected):
+        assert_close(actual, reference, dtype, name)
+
+
+def test_winograd_chosen_for_wide_layers_only():
+    assert A.use_winograd((8, 16, 16, 256), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4)
+    assert not A.use_winograd((8, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)
+    assert not A.use_winograd((8, 16, 16, 256), (256, 256, 3, 3), (2, 2), (1, 1), 1, 4)
+    assert not A.use_winograd((8, 9, 9, 512), (512, 512, 3, 3), (1, 1), (1, 1), 1, 4)  # odd output

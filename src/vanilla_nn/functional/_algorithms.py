@@ -4,7 +4,7 @@ Notation as in :mod:`.conv`: batch ``N``; ``C_in``, ``C_out``; ``G`` groups with
 ``Cog = C_out / G`` channels each; kernel ``K`` with ``T = prod(K)`` taps; stride ``s``, dilation ``d``;
 padded input ``Sp``, output ``O``, ``P = prod(O)``. Every array here is channels-last: ``(N, *S, C)``.
 
-Three algorithms, one formula ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]``:
+Four algorithms, one formula ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]``:
 
 ``gemm``
     im2col + GEMM. The windows ``(N, *O, *K, C)`` are a strided view of ``xp``; a chunk of them is copied
@@ -22,8 +22,13 @@ Three algorithms, one formula ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg +
     run block by block (a few output rows at a time) so each block's operands stay in cache. It works on
     any memory layout, so the input is not transposed.
 
-The choice (:func:`choose`) is by shape; float64 results are exact to rounding with every algorithm (no
-transform-based algorithm is used: see benchmarks/README.md for what was measured).
+``winograd``
+    F(2x2, 3x3) (:mod:`.winograd`) for 2-d 3x3 stride-1 layers wide enough (C >= 256) that the 2.25x fewer
+    multiplies pay for its NumPy transform passes. Its transforms are exact in binary (additions and
+    halvings), so float64 stays at rounding level (~1e-15) against the direct sum.
+
+The choice (:func:`choose`, refined by :func:`use_winograd`) is by shape, from measurements recorded next to
+the thresholds and in benchmarks/README.md.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ from collections.abc import Iterator
 import numpy as np
 from numpy.lib.stride_tricks import as_strided
 
+from . import winograd
 from .workspace import get_workspace_limit
 
 # One chunk's scratch is at most this many bytes (and never above the workspace cap): about the size where
@@ -45,7 +51,24 @@ DEPTHWISE_BLOCK_ELEMENTS = 1 << 18
 # The flat (stride-1) depthwise loop: smaller blocks, all operands contiguous runs.
 FLAT_BLOCK_ELEMENTS = 1 << 16
 
-ALGORITHMS = ("gemm", "gemm1x1", "depthwise")
+ALGORITHMS = ("gemm", "gemm1x1", "depthwise", "winograd")
+# Winograd F(2x2, 3x3) pays for its NumPy transform passes only for wide layers with even output sizes.
+# Measured single-threaded, float32, batch 8 (ms, im2col GEMM vs Winograd): 64 ch @56: 21 vs 44;
+# 128 ch @28: 16 vs 25; 256 ch @14: 15 vs 12; 512 ch @7 (odd: tiles overhang): 15 vs 17.
+WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_ODD_OUTPUT = False
+
+
+def use_winograd(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dilation, groups: int,
+                 itemsize: int) -> bool:
+    """Whether the im2col path should take Winograd F(2x2, 3x3) instead: 2-d, 3x3, stride 1, undilated,
+    one group, wide enough, and one image's transform buffers within the workspace cap."""
+    return (len(w_shape) == 4 and tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
+            and tuple(dilation) == (1, 1) and groups == 1
+            and min(w_shape[0], w_shape[1]) >= WINOGRAD_MIN_CHANNELS
+            and (WINOGRAD_ODD_OUTPUT or all((s - 2) % 2 == 0 for s in xp_shape[1:3]))
+            and winograd.workspace_per_image(xp_shape[1:3], w_shape[1], w_shape[0], itemsize)
+            <= get_workspace_limit())
 
 
 def choose(c_in: int, kernel: tuple[int, ...], groups: int) -> str:
@@ -54,7 +77,7 @@ def choose(c_in: int, kernel: tuple[int, ...], groups: int) -> str:
         return "depthwise"
     if all(k == 1 for k in kernel):
         return "gemm1x1"
-    return "gemm"
+    return "gemm"  # refined to Winograd F(2x2, 3x3) by use_winograd() where it wins
 
 
 def describe_case(kind: str, input_shape: tuple[int, ...], out_channels: int, kernel: tuple[int, ...],
@@ -543,6 +566,9 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilatio
     y = np.empty(shape, dtype=dtype)
     if algorithm == "gemm1x1":
         _gemm1x1_forward(xp, w, stride, groups, out_spatial, y)
+    elif use_winograd(xp.shape, w.shape, stride, dilation, groups, y.dtype.itemsize):
+        per_image = winograd.workspace_per_image(xp.shape[1:3], w.shape[1], w.shape[0], y.dtype.itemsize)
+        return winograd.correlate_winograd(xp, w, out_spatial, get_workspace_limit() // per_image)
     else:
         cols = _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y)
         if saved is not None and cols is not None:
