@@ -562,17 +562,17 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilatio
         y = empty_like_layout(shape, dtype, is_channels_first_memory(xp))
         _depthwise_forward(xp, w, stride, dilation, out_spatial, y)
         return y
-    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
     y = np.empty(shape, dtype=dtype)
-    if algorithm == "gemm1x1":
+    if algorithm == "gemm1x1":  # copies only the (subsampled) rows it multiplies, if they are not contiguous
         _gemm1x1_forward(xp, w, stride, groups, out_spatial, y)
-    elif use_winograd(xp.shape, w.shape, stride, dilation, groups, y.dtype.itemsize):
+        return y
+    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
+    if use_winograd(xp.shape, w.shape, stride, dilation, groups, y.dtype.itemsize):
         per_image = winograd.workspace_per_image(xp.shape[1:3], w.shape[1], w.shape[0], y.dtype.itemsize)
         return winograd.correlate_winograd(xp, w, out_spatial, get_workspace_limit() // per_image)
-    else:
-        cols = _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y)
-        if saved is not None and cols is not None:
-            saved["cols"] = cols
+    cols = _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y)
+    if saved is not None and cols is not None:
+        saved["cols"] = cols
     return y
 
 
@@ -629,8 +629,8 @@ def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, 
     algorithm = algorithm or choose(xp.shape[-1], kernel, groups)
     if algorithm == "depthwise":
         return _depthwise_weight_grad(xp, gy, kernel, stride, dilation)
-    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
     gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
     if algorithm == "gemm1x1":
         return _gemm1x1_weight_grad(xp, gy, stride, groups)
+    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
     return _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups, cols if algorithm == "gemm" else None)

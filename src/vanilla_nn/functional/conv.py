@@ -79,8 +79,9 @@ def correlate_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...
 
 
 def _pad(x: np.ndarray, pads, mode: str, algorithm: str) -> np.ndarray:
-    """Pad ``x (N, C, *S)`` into channels-last memory (any layout kept for the depthwise tap loop)."""
-    return channels_first(pad_channels_last(x, pads, mode, keep_layout=algorithm == "depthwise"))
+    """Pad ``x (N, C, *S)`` into channels-last memory (any layout kept for the depthwise and 1x1 paths)."""
+    # 1x1: only the strided subsample is ever copied (by the GEMM's row gather), so keep the layout too
+    return channels_first(pad_channels_last(x, pads, mode, keep_layout=algorithm in ("depthwise", "gemm1x1")))
 
 
 def _rows_layout(a: np.ndarray, algorithm: str) -> np.ndarray:
