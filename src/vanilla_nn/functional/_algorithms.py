@@ -85,7 +85,13 @@ def describe_case(kind: str, input_shape: tuple[int, ...], out_channels: int, ke
     """The algorithm chosen for a benchmark case (``kind`` ``conv`` or ``conv_transpose``)."""
     c_in = input_shape[1]
     if kind == "conv":
-        return choose(c_in, kernel, groups)
+        algorithm = choose(c_in, kernel, groups)
+        frame = (input_shape[0], *(s + 2 * padding for s in input_shape[2:]), c_in)
+        ones = (1,) * len(kernel)
+        w_shape = (out_channels, c_in // groups, *kernel)
+        if algorithm == "gemm" and use_winograd(frame, w_shape, (stride,) * len(kernel), ones, groups, 4):
+            return "winograd"
+        return algorithm
     # the forward of a transposed conv is the input gradient of a conv with C_out input channels
     return choose(out_channels, kernel, groups) + " (adjoint)"
 
