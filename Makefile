@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint verify docs docs-serve clean
+.PHONY: demo test lint verify docs docs-serve bench bench-quick clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -42,6 +42,18 @@ docs-serve: $(VENV)/.installed-docs
 # The whole proof in one command: every op against PyTorch, TensorFlow and finite differences.
 verify: $(VENV)/.installed-test
 	$(BIN)/vanilla-nn verify --oracle all
+
+$(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -e '.[bench]'
+	touch $@
+
+# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines for old OpenBLAS builds) slow a current
+# NumPy: unset them for the benchmark alone. Results: benchmarks/results/bench.{md,json,png}.
+bench: $(VENV)/.installed-bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks $(BENCH_ARGS)
+
+bench-quick: $(VENV)/.installed-bench
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks --quick --out build/bench-quick
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests

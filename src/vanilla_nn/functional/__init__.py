@@ -64,8 +64,10 @@ from .pool import (
     max_pool3d_backward,
 )
 from .windows import fold, fold_backward, unfold, unfold_backward
+from .workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 
 __all__ = [
+    "get_workspace_limit", "set_workspace_limit", "workspace_limit",
     "unfold", "unfold_backward", "fold", "fold_backward",
     "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
     "conv_nd", "conv_nd_backward",

@@ -27,14 +27,21 @@ convolution of the zero-padded ``grad_output``. One core serves both, in every r
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import numpy as np
 
+from ._algorithms import (
+    channels_first,
+    channels_last,
+    choose,
+    correlate_cl,
+    correlate_input_grad_cl,
+    correlate_weight_grad_cl,
+    pad_channels_last,
+)
 from ._args import ConvSpec, check_grad_output, conv_spec, conv_transpose_spec
-from .padding import pad_spatial, pad_spatial_backward
-from .windows import col2im, im2col
+from .padding import pad_spatial_backward
 
 __all__ = [
     "conv_nd", "conv_nd_backward", "conv_transpose_nd", "conv_transpose_nd_backward",
@@ -48,58 +55,40 @@ __all__ = [
 # The core: correlation of an already padded input, and its two adjoints. Arrays are batched (N, C, *S).
 # ----------------------------------------------------------------------------------------------------------
 
-def _grouped_rows(a: np.ndarray, groups: int) -> np.ndarray:
-    """``(N, C, *O)`` -> ``(G, N*P, C/G)``: channels-last rows per group (a view where the layout allows)."""
-    rows = np.moveaxis(a, 1, -1).reshape(a.shape[0] * math.prod(a.shape[2:]), groups, a.shape[1] // groups)
-    return rows.transpose(1, 0, 2)
-
-
-def _grouped_cols(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
-                  dilation: tuple[int, ...], out_spatial: tuple[int, ...], groups: int) -> np.ndarray:
-    """The im2col matrix per group: ``(G, N*P, C_in/G * prod(K))``."""
-    cols = im2col(xp, kernel, stride, dilation, out_spatial)
-    batch_positions = xp.shape[0] * math.prod(out_spatial)
-    return cols.reshape(batch_positions, groups, cols.shape[-1 - len(kernel)] // groups * math.prod(kernel)
-                        ).transpose(1, 0, 2)
-
-
 def correlate(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...],
               groups: int, out_spatial: tuple[int, ...]) -> np.ndarray:
     """``y[n, co, o] = sum_{ci, k} xp[n, ci, o*s + k*d] * w[co, ci, k]`` per group; ``(N, C_out, *O)``.
 
-    The result is channels-last in memory (an ``(N, C_out, *O)`` view of an ``(N, *O, C_out)`` array).
+    The algorithm (im2col + GEMM in chunks, plain GEMM for 1x1, a tap loop for depthwise) is chosen by
+    :func:`._algorithms.choose`. The result is channels-last in memory (an ``(N, C_out, *O)`` view of an
+    ``(N, *O, C_out)`` array), except on the depthwise path, which keeps the input's memory order.
     """
-    kernel = w.shape[2:]
-    c_out = w.shape[0]
-    cols = _grouped_cols(xp, kernel, stride, dilation, out_spatial, groups)  # (G, NP, CgK)
-    w_mat = w.reshape(groups, c_out // groups, cols.shape[2]).transpose(0, 2, 1)  # (G, CgK, C_out/G)
-    y = np.empty((xp.shape[0], *out_spatial, c_out), dtype=np.result_type(xp, w))
-    np.matmul(cols, w_mat, out=y.reshape(cols.shape[1], groups, c_out // groups).transpose(1, 0, 2))
-    return np.moveaxis(y, -1, 1)
+    return channels_first(correlate_cl(channels_last(xp), w, stride, dilation, groups, out_spatial))
 
 
 def correlate_input_grad(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[int, ...],
                          stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
     """Adjoint of :func:`correlate` in ``xp``: ``gy (N, C_out, *O)`` -> ``grad_xp (N, C_in, *Sp)``."""
-    kernel = w.shape[2:]
-    c_out, c_in_group = w.shape[:2]
-    out_spatial = gy.shape[2:]
-    gy_rows = _grouped_rows(gy, groups)  # (G, NP, C_out/G)
-    w_mat = w.reshape(groups, c_out // groups, c_in_group * math.prod(kernel))  # (G, C_out/G, CgK)
-    dcols = np.empty((gy.shape[0], *out_spatial, groups, w_mat.shape[2]), dtype=np.result_type(gy, w))
-    np.matmul(gy_rows, w_mat, out=dcols.reshape(gy_rows.shape[1], groups, w_mat.shape[2]).transpose(1, 0, 2))
-    dcols = dcols.reshape(gy.shape[0], *out_spatial, groups * c_in_group, *kernel)
-    return col2im(dcols, frame_spatial, stride, dilation)
+    return channels_first(correlate_input_grad_cl(channels_last(gy), w, frame_spatial, stride, dilation, groups))
 
 
 def correlate_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
                           dilation: tuple[int, ...], groups: int) -> np.ndarray:
     """Adjoint of :func:`correlate` in ``w``: ``grad_w[co, c, k] = sum_{n, o} gy[n, co, o] xp[n, c, o*s+k*d]``."""
-    out_spatial = gy.shape[2:]
-    cols = _grouped_cols(xp, kernel, stride, dilation, out_spatial, groups)  # (G, NP, CgK)
-    gy_rows = _grouped_rows(gy, groups)  # (G, NP, C_out/G)
-    grad_w = np.matmul(gy_rows.transpose(0, 2, 1), cols)  # (G, C_out/G, CgK)
-    return grad_w.reshape(gy.shape[1], xp.shape[1] // groups, *kernel)
+    return correlate_weight_grad_cl(channels_last(xp), channels_last(gy), kernel, stride, dilation, groups)
+
+
+def _pad(x: np.ndarray, pads, mode: str, algorithm: str) -> np.ndarray:
+    """Pad ``x (N, C, *S)`` into channels-last memory (any layout kept for the depthwise and 1x1 paths)."""
+    # 1x1: only the strided subsample is ever copied (by the GEMM's row gather), so keep the layout too
+    return channels_first(pad_channels_last(x, pads, mode, keep_layout=algorithm in ("depthwise", "gemm1x1")))
+
+
+def _rows_layout(a: np.ndarray, algorithm: str) -> np.ndarray:
+    """``(N, C, *S)`` as a view of channels-last contiguous memory (one copy at most) for the GEMM paths."""
+    if algorithm == "depthwise":
+        return a
+    return channels_first(np.ascontiguousarray(channels_last(a)))
 
 
 def _bias_grad(gy: np.ndarray) -> np.ndarray:
@@ -129,11 +118,19 @@ def _cast(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
 # ----------------------------------------------------------------------------------------------------------
 
 def _conv(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
-          dilation: Any, groups: Any, padding_mode: str) -> np.ndarray:
+          dilation: Any, groups: Any, padding_mode: str, saved: dict | None = None) -> np.ndarray:
     spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    x_dtype, w_dtype, b_dtype = x.dtype, w.dtype, None if b is None else b.dtype
     x, w, b = (_cast(a, spec.dtype) for a in (x, w, b))
-    xp = pad_spatial(_batched(x, spec), spec.pads, spec.padding_mode)
-    y = correlate(xp, w, spec.stride, spec.dilation, spec.groups, spec.out_spatial)
+    algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
+    xp = _pad(_batched(x, spec), spec.pads, spec.padding_mode, algorithm)
+    if saved is None:
+        y = correlate(xp, w, spec.stride, spec.dilation, spec.groups, spec.out_spatial)
+    else:
+        y = channels_first(correlate_cl(channels_last(xp), w, spec.stride, spec.dilation, spec.groups,
+                                        spec.out_spatial, saved=saved))
+        saved.update(op=op, spec=spec, batch=x.shape[0] if spec.batched else None, dtypes=(x_dtype, w_dtype, b_dtype),
+                     xp=xp, w=w, algorithm=algorithm)
     return _unbatched(_add_bias(y, b), spec)
 
 
@@ -143,14 +140,46 @@ def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any
     spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
     dtype = spec.dtype
-    xp = pad_spatial(_batched(x.astype(dtype, copy=False), spec), spec.pads, spec.padding_mode)
-    gy = _batched(gy.astype(dtype, copy=False), spec)
-    w_c = w.astype(dtype, copy=False)
+    algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
+    xp = _pad(_batched(x.astype(dtype, copy=False), spec), spec.pads, spec.padding_mode, algorithm)
+    return _conv_backward_padded(spec, gy, xp, w.astype(dtype, copy=False), algorithm,
+                                 (x.dtype, w.dtype, None if b is None else b.dtype))
+
+
+def _conv_backward_padded(spec: ConvSpec, gy: np.ndarray, xp: np.ndarray, w_c: np.ndarray, algorithm: str,
+                          dtypes: tuple, cols: np.ndarray | None = None):
+    """The backward from the padded input ``xp`` (and the forward's im2col matrix ``cols`` if kept)."""
+    x_dtype, w_dtype, b_dtype = dtypes
+    gy = _rows_layout(_batched(gy.astype(spec.dtype, copy=False), spec), algorithm)
     grad_xp = correlate_input_grad(gy, w_c, xp.shape[2:], spec.stride, spec.dilation, spec.groups)
     grad_x = pad_spatial_backward(grad_xp, spec.pads, spec.padding_mode)
-    grad_w = correlate_weight_grad(xp, gy, spec.kernel, spec.stride, spec.dilation, spec.groups)
-    grad_b = None if b is None else _bias_grad(gy).astype(b.dtype, copy=False)
-    return (_unbatched(grad_x, spec).astype(x.dtype, copy=False), grad_w.astype(w.dtype, copy=False), grad_b)
+    grad_w = correlate_weight_grad_cl(channels_last(xp), channels_last(gy), spec.kernel, spec.stride, spec.dilation,
+                                      spec.groups, cols=cols)
+    grad_b = None if b_dtype is None else _bias_grad(gy).astype(b_dtype, copy=False)
+    return (_unbatched(grad_x, spec).astype(x_dtype, copy=False), grad_w.astype(w_dtype, copy=False), grad_b)
+
+
+def conv_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                        dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros") -> tuple[np.ndarray, dict]:
+    """:func:`conv_nd`, also returning what :func:`conv_backward_saved` needs (for layers).
+
+    The saved state holds the padded channels-last input and, when the im2col matrix was built whole
+    within the workspace cap, that matrix: the backward then neither pads again nor rebuilds the windows
+    for the weight gradient. The arrays are referenced, not copied: the caller must not modify the input
+    or the weight between forward and backward (a layer's optimizer step comes after its backward).
+    """
+    ndim = np.ndim(weight) - 2
+    saved: dict = {}
+    y = _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode, saved)
+    return y, saved
+
+
+def conv_backward_saved(grad_output: Any, saved: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` from the state of :func:`conv_forward_saving`."""
+    spec = saved["spec"]
+    gy = check_grad_output(saved["op"], grad_output, spec, saved["batch"])
+    return _conv_backward_padded(spec, gy, saved["xp"], saved["w"], saved["algorithm"], saved["dtypes"],
+                                 saved.get("cols"))
 
 
 def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
@@ -338,11 +367,12 @@ def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, w
                                         groups, dilation)
     gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
     dtype = spec.dtype
-    x_c = _batched(x.astype(dtype, copy=False), spec)
+    algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
+    x_c = _rows_layout(_batched(x.astype(dtype, copy=False), spec), algorithm)
     w_c = w.astype(dtype, copy=False)
     gy = _batched(gy.astype(dtype, copy=False), spec)
     # The output is the frame cropped by the padding, so the frame's gradient is grad_output zero-padded.
-    grad_frame = pad_spatial(gy, spec.pads)
+    grad_frame = _pad(gy, spec.pads, "zeros", algorithm)
     grad_x = correlate(grad_frame, w_c, spec.stride, spec.dilation, spec.groups, spec.in_spatial)
     grad_w = correlate_weight_grad(grad_frame, x_c, spec.kernel, spec.stride, spec.dilation, spec.groups)
     grad_b = None if b is None else _bias_grad(gy).astype(b.dtype, copy=False)

@@ -14,6 +14,7 @@ import numpy as np
 
 from .. import functional as F
 from ..functional._args import PADDING_MODES, ntuple
+from ..functional.conv import conv_backward_saved, conv_forward_saving
 from . import init
 from .module import Module, Parameter, check_dtype
 
@@ -104,13 +105,13 @@ class _ConvNd(_ConvBase):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         """``(N, C_in, *S)`` or ``(C_in, *S)`` -> ``(N, C_out, *O)``; caches the input for backward."""
-        output = F.conv_nd(input, self.weight.data, self._bias_data(), *self._args())
-        self._cache = (input, self.weight.data, self._bias_data())
+        # the saved state keeps the padded channels-last input (and the im2col matrix when it fits the
+        # workspace cap), so backward neither pads again nor rebuilds the windows
+        output, self._cache = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, weight, bias = self._saved()
-        grad_input, grad_weight, grad_bias = F.conv_nd_backward(grad_output, input, weight, bias, *self._args())
+        grad_input, grad_weight, grad_bias = conv_backward_saved(grad_output, self._saved())
         self._accumulate(grad_weight, grad_bias)
         return grad_input
 

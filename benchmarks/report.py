@@ -1,0 +1,139 @@
+"""Writing the results: a rich table on the terminal, a Markdown table, a JSON file and a PNG chart."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+TARGETS = {"fwd_bwd_geomean": 1.5, "fwd_bwd_max": 3.0, "one_by_one": 1.2, "fwd_geomean": 1.2}
+
+
+def geomean(values: list[float]) -> float:
+    values = [v for v in values if v > 0 and math.isfinite(v)]
+    return math.exp(sum(math.log(v) for v in values) / len(values)) if values else float("nan")
+
+
+def summary(rows: list[dict]) -> dict:
+    fwd = [r["forward"]["ratio"] for r in rows]
+    both = [r["forward_backward"]["ratio"] for r in rows]
+    one_by_one = [r["forward_backward"]["ratio"] for r in rows if r["kernel_size"] == 1]
+    result = {
+        "fwd_geomean": geomean(fwd),
+        "fwd_bwd_geomean": geomean(both),
+        "fwd_bwd_max": max(both) if both else float("nan"),
+        "one_by_one": max(one_by_one) if one_by_one else None,
+        "memory_within_cap": all(r["memory"]["within_cap"] for r in rows if r["memory"]["within_cap"] is not None),
+    }
+    result["targets_met"] = {
+        key: (result[key] is None or result[key] <= limit) for key, limit in TARGETS.items()
+    }
+    return result
+
+
+def _mib(n: float | None) -> str:
+    return "-" if n is None else f"{n / 2**20:.1f}"
+
+
+COLUMNS = ("case", "fwd ms", "torch", "ratio", "fwd+bwd ms", "torch", "ratio", "GFLOP/s", "% peak",
+           "peak MiB", "cap MiB", "err", "algorithm")
+
+
+def table_rows(rows: list[dict]) -> list[tuple[str, ...]]:
+    out = []
+    for r in rows:
+        f, fb, m = r["forward"], r["forward_backward"], r["memory"]
+        out.append((r["name"], f"{f['vanilla_ms']:.2f}", f"{f['torch_ms']:.2f}", f"{f['ratio']:.2f}",
+                    f"{fb['vanilla_ms']:.2f}", f"{fb['torch_ms']:.2f}", f"{fb['ratio']:.2f}",
+                    f"{fb['vanilla_gflops']:.0f}", f"{fb['percent_of_peak']:.0f}",
+                    _mib(m["peak_extra_bytes"]), _mib(m["cap_bytes"]), f"{r['max_rel_error']:.0e}",
+                    r.get("algorithm") or "-"))
+    return out
+
+
+def summary_lines(meta: dict, summ: dict) -> list[str]:
+    t = summ["targets_met"]
+
+    def mark(key):
+        return "ok" if t[key] else "MISSED"
+
+    lines = [
+        f"forward geomean ratio {summ['fwd_geomean']:.2f} (target <= 1.2: {mark('fwd_geomean')})",
+        f"forward+backward geomean ratio {summ['fwd_bwd_geomean']:.2f} (target <= 1.5: {mark('fwd_bwd_geomean')}),"
+        f" max {summ['fwd_bwd_max']:.2f} (target <= 3.0: {mark('fwd_bwd_max')})",
+    ]
+    if summ["one_by_one"] is not None:
+        lines.append(f"1x1 forward+backward ratio {summ['one_by_one']:.2f} (target <= 1.2: {mark('one_by_one')})")
+    lines.append(f"peak extra memory within workspace cap + returned arrays: {summ['memory_within_cap']}")
+    peak = meta["sgemm_peak"]
+    lines.append(f"SGEMM peak {peak['numpy_gflops']:.0f} GFLOP/s (NumPy), {peak['torch_gflops']:.0f} (PyTorch)")
+    return lines
+
+
+def print_table(meta: dict, rows: list[dict], summ: dict) -> None:
+    try:
+        from rich.console import Console
+        from rich.table import Table
+    except ImportError:  # plain text fallback
+        print(markdown(meta, rows, summ))
+        return
+    table = Table(title=f"vanilla_nn vs PyTorch, float32, {meta['machine']['threads']} threads "
+                        f"(ratio = vanilla / PyTorch, median ms)")
+    for column in COLUMNS:
+        table.add_column(column, justify="left" if column in ("case", "algorithm") else "right")
+    for row in table_rows(rows):
+        table.add_row(*row)
+    import sys
+
+    console = Console() if sys.stdout.isatty() else Console(width=200)
+    console.print(table)
+    for line in summary_lines(meta, summ):
+        console.print(line)
+
+
+def markdown(meta: dict, rows: list[dict], summ: dict) -> str:
+    m = meta["machine"]
+    blas = m["blas"]
+    lines = [
+        f"Date: {meta['date']}. Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['threads']} threads; "
+        f"NumPy {m['numpy']} with {blas.get('library')} {blas.get('version', '')} "
+        f"({blas.get('architecture', '?')} kernels); PyTorch {m['torch']}.",
+        f"Command: `{meta['command']}` (API: {meta['api']}, {meta['repeats']} repeats, median, "
+        f"{meta.get('clock', 'wall')} clock).",
+        "",
+        "| " + " | ".join(COLUMNS) + " |",
+        "|" + "|".join("---" if c in ("case", "algorithm") else "---:" for c in COLUMNS) + "|",
+    ]
+    lines += ["| " + " | ".join(row) + " |" for row in table_rows(rows)]
+    lines.append("")
+    lines += [f"- {line}" for line in summary_lines(meta, summ)]
+    return "\n".join(lines) + "\n"
+
+
+def write_json(path: Path, meta: dict, rows: list[dict], summ: dict) -> None:
+    path.write_text(json.dumps({"meta": meta, "summary": summ, "cases": rows}, indent=2) + "\n")
+
+
+def write_chart(path: Path, meta: dict, rows: list[dict]) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = [r["name"] for r in rows]
+    fwd = [r["forward"]["ratio"] for r in rows]
+    both = [r["forward_backward"]["ratio"] for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.6))
+    ys = range(len(rows))
+    ax.barh([y - 0.2 for y in ys], fwd, height=0.4, label="forward")
+    ax.barh([y + 0.2 for y in ys], both, height=0.4, label="forward + backward")
+    for limit, style in ((1.0, "-"), (1.5, "--"), (3.0, ":")):
+        ax.axvline(limit, color="black", linestyle=style, linewidth=0.8)
+    ax.set_yticks(list(ys), names)
+    ax.invert_yaxis()
+    ax.set_xlabel("time ratio vanilla_nn / PyTorch (lower is better; lines at 1, 1.5, 3)")
+    ax.set_title(f"float32, {meta['machine']['threads']} threads, {meta['date']}")
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
