@@ -38,9 +38,9 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
-from numpy.lib.stride_tricks import as_strided
 
 from . import winograd
+from .windows import window_view
 from .workspace import get_workspace_limit
 
 # One chunk's scratch is at most this many bytes (and never above the workspace cap): about the size where
@@ -164,11 +164,7 @@ def pad_channels_last(x: np.ndarray, pads: tuple[tuple[int, int], ...], mode: st
 def _window_view(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
                  out_spatial: tuple[int, ...]) -> np.ndarray:
     """``(N, *O, *K, C)`` view of a channels-last ``xp (N, *Sp, C)``: ``[n, o, k, c] = xp[n, o*s + k*d, c]``."""
-    st = xp.strides
-    spatial = st[1:-1]
-    shape = (xp.shape[0], *out_spatial, *kernel, xp.shape[-1])
-    strides = (st[0], *(a * s for a, s in zip(spatial, stride)), *(a * d for a, d in zip(spatial, dilation)), st[-1])
-    return as_strided(xp, shape=shape, strides=strides, writeable=False)
+    return np.moveaxis(window_view(np.moveaxis(xp, -1, 1), kernel, stride, dilation, out_spatial), 1, -1)
 
 
 def _tap_view(frame: np.ndarray, tap: tuple[int, ...], first_row: int, stride: tuple[int, ...],
