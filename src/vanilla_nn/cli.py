@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from vanilla_nn._extras import MissingExtra
+
 # name -> one-line help; the module is vanilla_nn.commands.<name>
 COMMANDS: dict[str, str] = {
     "compare": "print an op's output and gradients next to PyTorch's or TensorFlow's",
@@ -51,7 +53,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     module = importlib.import_module(f"vanilla_nn.commands.{args.command}")
-    return int(module.run(args) or 0)
+    try:
+        return int(module.run(args) or 0)
+    except MissingExtra as error:  # an optional dependency is missing: one line naming the extra, no traceback
+        print(f"vanilla-nn {args.command}: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -18,6 +18,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from vanilla_nn._extras import import_optional
+
 __all__ = ["Split", "load_digits", "load_mnist", "read_idx", "stratified_split", "batches", "IDXError"]
 
 
@@ -69,12 +71,8 @@ def load_digits(test_fraction: float = 0.2, seed: int = 0, dtype: Any = np.float
     """
     dtype = _check_float_dtype(dtype)
     test_fraction = _check_fraction(test_fraction)
-    try:
-        from sklearn.datasets import load_digits as sklearn_digits
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError("the digits dataset comes with scikit-learn; install it with "
-                                  "pip install 'vanilla-nn[cli]'") from error
-    bunch = sklearn_digits()
+    datasets = import_optional("sklearn.datasets", "cli", "the digits dataset", package="scikit-learn")
+    bunch = datasets.load_digits()
     images = (np.asarray(bunch.images, dtype=np.float64) / 16.0).astype(dtype)[:, None]
     labels = np.asarray(bunch.target, dtype=np.int64)
     train, test = stratified_split(labels, test_fraction, seed)

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 from typing import Any
 
 import numpy as np
+
+from vanilla_nn._extras import import_optional
 
 DATASETS = ("digits", "mnist", "fashion-mnist")
 
@@ -51,9 +52,5 @@ def predict_logits(model: Any, images: np.ndarray, batch_size: int = 512) -> np.
 
 
 def optional(module: str, extra: str = "cli") -> Any:
-    """Import an optional dependency or exit with the extra to install."""
-    try:
-        return importlib.import_module(module)
-    except ModuleNotFoundError as error:
-        raise SystemExit(f"{module.split('.')[0]} is needed here; install it with "
-                         f"pip install 'vanilla-nn[{extra}]'") from error
+    """Import an optional dependency of a command, or raise :class:`MissingExtra` naming the extra."""
+    return import_optional(module, extra, "this command")

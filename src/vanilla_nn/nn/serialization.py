@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from vanilla_nn._extras import import_optional
+
 __all__ = ["save", "load"]
 
 SUFFIXES = (".npz", ".safetensors")
@@ -25,12 +27,7 @@ def _suffix(path: Path) -> str:
 
 
 def _safetensors_numpy() -> Any:
-    try:
-        import safetensors.numpy
-    except ModuleNotFoundError as error:
-        raise ModuleNotFoundError("reading or writing .safetensors needs the safetensors package; install it "
-                                  "with pip install 'vanilla-nn[cli]'") from error
-    return safetensors.numpy
+    return import_optional("safetensors.numpy", "cli", "reading or writing .safetensors")
 
 
 def save(state_dict: Mapping[str, np.ndarray], path: str | Path) -> Path:
