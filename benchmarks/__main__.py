@@ -87,6 +87,7 @@ def run(args: argparse.Namespace) -> int:
         "warmup": warmup,
         "dtype": "float32",
         "clock": args.clock,
+        "protocol": "each side timed in blocks A B B A after an idle wait, never call-by-call interleaved",
     }
     meta["sgemm_peak"] = harness.sgemm_peak(threads, repeats=3 if args.quick else 5)
     peak = meta["sgemm_peak"]["numpy_gflops"]
@@ -94,7 +95,7 @@ def run(args: argparse.Namespace) -> int:
 
     rows = []
     apis = set()
-    for case in cases:
+    for index, case in enumerate(cases):
         data = make_data(case)
         ours = vanilla_runner(case, data, args.api)
         theirs = torch_runner(case, data)
@@ -105,13 +106,15 @@ def run(args: argparse.Namespace) -> int:
         for mode, backward in (("forward", False), ("forward_backward", True)):
             ours_fn = ours.forward_backward if backward else ours.forward
             theirs_fn = theirs.forward_backward if backward else theirs.forward
-            t_ours, t_theirs = harness.time_pair(ours_fn, theirs_fn, repeats, warmup, budget)
+            t_ours, t_theirs = harness.time_pair(ours_fn, theirs_fn, repeats, warmup, budget,
+                                                 first_opens=index % 2 == 0)
             ms_ours, ms_theirs = harness.median_ms(t_ours), harness.median_ms(t_theirs)
             gflops = case.flops(backward) / (ms_ours * 1e-3) / 1e9
             row[mode] = {"vanilla_ms": ms_ours, "torch_ms": ms_theirs, "ratio": ms_ours / ms_theirs,
                          "vanilla_gflops": gflops, "percent_of_peak": 100.0 * gflops / peak,
                          "torch_gflops": case.flops(backward) / (ms_theirs * 1e-3) / 1e9,
-                         "repeats": len(t_ours)}
+                         "repeats": len(t_ours), "torch_repeats": len(t_theirs),
+                         "vanilla_spread": harness.spread(t_ours), "torch_spread": harness.spread(t_theirs)}
         extra, result = harness.peak_extra_bytes(ours.forward_backward)
         returned = harness.nbytes(result)
         row["memory"] = {"peak_extra_bytes": extra, "returned_bytes": returned, "cap_bytes": cap,

@@ -1,8 +1,12 @@
 """Timing, memory and machine facts for the benchmark.
 
 Timing: both sides run in this process with the same number of threads (PyTorch's intra-op threads set to
-NumPy's BLAS threads). After warm-up, repeats alternate vanilla/PyTorch (and which goes first) so that
-noise from other processes hits both alike; the reported time is the median.
+NumPy's BLAS threads). Each side is timed in blocks of back-to-back calls (warm-up, then repeats), never
+interleaved call by call with the other side: OpenBLAS's worker threads keep spinning for a while after a
+call returns (and OpenMP's may too), so a PyTorch call made right after a NumPy call shares the cores with
+NumPy's spinning threads, and the other way round. Before every block the process waits until it is idle
+(its own CPU time stops growing), blocks go A B B A (which side opens alternates per case), and the
+reported time is the median of each side's repeats.
 
 Memory: the vanilla side's peak extra memory is measured with ``tracemalloc`` (NumPy reports its array
 allocations to it) over one untimed forward+backward, from the allocation level just before the call.
@@ -80,26 +84,59 @@ def _seconds(fn: Callable[[], object]) -> float:
     return _clock() - start
 
 
-def time_pair(first: Callable[[], object], second: Callable[[], object], repeats: int, warmup: int,
-              budget_s: float) -> tuple[list[float], list[float]]:
-    """Interleaved timings (seconds) of two callables: ``repeats`` each, fewer if over ``budget_s``."""
-    for _ in range(warmup):
-        first()
-        second()
-    times_a: list[float] = []
-    times_b: list[float] = []
-    spent = 0.0
-    for r in range(repeats):
-        if r % 2 == 0:
-            ta, tb = _seconds(first), _seconds(second)
-        else:
-            tb, ta = _seconds(second), _seconds(first)
-        times_a.append(ta)
-        times_b.append(tb)
-        spent += ta + tb
-        if spent > budget_s and r >= 2:
+def wait_until_idle(min_s: float = 0.2, max_s: float = 2.0, step_s: float = 0.05) -> float:
+    """Sleep at least ``min_s`` and until this process's CPU time grows by < 5% of a ``step_s`` sleep.
+
+    BLAS and OpenMP worker threads that spin after a call burn process CPU time while the main thread
+    sleeps; once they have gone to sleep too, the next timed block has the cores to itself. Returns the
+    seconds waited (at most ``max_s``).
+    """
+    start = time.perf_counter()
+    time.sleep(min_s)
+    while time.perf_counter() - start < max_s:
+        cpu = time.process_time()
+        time.sleep(step_s)
+        if time.process_time() - cpu < 0.05 * step_s:
             break
-    return times_a, times_b
+    return time.perf_counter() - start
+
+
+def _block(fn: Callable[[], object], repeats: int, warmup: int, budget_s: float) -> list[float]:
+    """Times (seconds) of ``repeats`` back-to-back calls after ``warmup`` untimed ones, from an idle start."""
+    wait_until_idle()
+    for _ in range(warmup):
+        fn()
+    times: list[float] = []
+    for _ in range(repeats):
+        times.append(_seconds(fn))
+        if sum(times) > budget_s and len(times) >= 3:
+            break
+    return times
+
+
+def time_pair(first: Callable[[], object], second: Callable[[], object], repeats: int, warmup: int,
+              budget_s: float, first_opens: bool = True) -> tuple[list[float], list[float]]:
+    """Timings (seconds) of two callables in blocks A B B A: about ``repeats`` each, fewer if over ``budget_s``.
+
+    Each block is ``warmup`` untimed calls then half the repeats, started from an idle process (see
+    :func:`wait_until_idle`). ``first_opens=False`` runs B A A B instead. Returns (times of first, of second).
+    """
+    half = max(1, (repeats + 1) // 2)
+    per_block = budget_s / 4
+    order = (0, 1, 1, 0) if first_opens else (1, 0, 0, 1)
+    fns = (first, second)
+    times: tuple[list[float], list[float]] = ([], [])
+    for side in order:
+        times[side].extend(_block(fns[side], half, warmup, per_block))
+    return times
+
+
+def spread(times: list[float]) -> float:
+    """Interquartile range over the median: how steady one side's repeats were."""
+    if len(times) < 4:
+        return (max(times) - min(times)) / statistics.median(times)
+    q1, _, q3 = statistics.quantiles(times, n=4)
+    return (q3 - q1) / statistics.median(times)
 
 
 def median_ms(times: list[float]) -> float:

@@ -25,6 +25,9 @@ def summary(rows: list[dict]) -> dict:
         "one_by_one": max(one_by_one) if one_by_one else None,
         "memory_within_cap": all(r["memory"]["within_cap"] for r in rows if r["memory"]["within_cap"] is not None),
     }
+    spreads = [r[mode][key] for r in rows for mode in ("forward", "forward_backward")
+               for key in ("vanilla_spread", "torch_spread") if key in r[mode]]
+    result["max_spread"] = max(spreads) if spreads else None
     result["targets_met"] = {
         key: (result[key] is None or result[key] <= limit) for key, limit in TARGETS.items()
     }
@@ -65,6 +68,9 @@ def summary_lines(meta: dict, summ: dict) -> list[str]:
     if summ["one_by_one"] is not None:
         lines.append(f"1x1 forward+backward ratio {summ['one_by_one']:.2f} (target <= 1.2: {mark('one_by_one')})")
     lines.append(f"peak extra memory within workspace cap + returned arrays: {summ['memory_within_cap']}")
+    if summ.get("max_spread") is not None:
+        lines.append(f"largest spread of one side's repeats (interquartile range / median): "
+                     f"{summ['max_spread']:.0%}")
     peak = meta["sgemm_peak"]
     lines.append(f"SGEMM peak {peak['numpy_gflops']:.0f} GFLOP/s (NumPy), {peak['torch_gflops']:.0f} (PyTorch)")
     return lines
@@ -98,8 +104,8 @@ def markdown(meta: dict, rows: list[dict], summ: dict) -> str:
         f"Date: {meta['date']}. Machine: {m['cpu']}, {m['logical_cpus']} logical CPUs, {m['threads']} threads; "
         f"NumPy {m['numpy']} with {blas.get('library')} {blas.get('version', '')} "
         f"({blas.get('architecture', '?')} kernels); PyTorch {m['torch']}.",
-        f"Command: `{meta['command']}` (API: {meta['api']}, {meta['repeats']} repeats, median, "
-        f"{meta.get('clock', 'wall')} clock).",
+        f"Command: `{meta['command']}` (API: {meta['api']}, {meta['repeats']} repeats per side, median, "
+        f"{meta.get('clock', 'wall')} clock; {meta.get('protocol', 'interleaved calls')}).",
         "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c in ("case", "algorithm") else "---:" for c in COLUMNS) + "|",
