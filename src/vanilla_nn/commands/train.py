@@ -29,7 +29,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", default="runs/latest", help="output directory (default runs/latest)")
     parser.add_argument("--json", action="store_true",
                         help='print {"test_accuracy", "seconds", "epochs"} as one JSON line at the end')
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true",
+                        help="no per-epoch progress (a bar on a terminal, otherwise one line per epoch)")
 
 
 def _check(args: argparse.Namespace) -> None:
@@ -55,12 +56,13 @@ def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_
     rng = np.random.default_rng(seed)
     history: dict[str, list[float]] = {"loss": [], "train_accuracy": [], "test_accuracy": []}
     n_batches = -(-len(x) // batch_size)
+    live_bar = progress and sys.stderr.isatty()  # a log file gets one line per epoch instead of a redrawn bar
     for epoch in range(1, epochs + 1):
         for group in optimizer.param_groups:
             group["lr"] = lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
         model.train()
         total_loss, correct, seen = 0.0, 0, 0
-        bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, disable=not progress,
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch}/{epochs}", file=sys.stderr, disable=not live_bar,
                    leave=True, dynamic_ncols=True)
         for xb, yb in batches(x, y, batch_size, rng=rng):
             logits = model(xb)
@@ -76,6 +78,9 @@ def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_
         test_accuracy = float((predict_logits(model, x_test).argmax(axis=1) == y_test).mean())
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}", test=f"{test_accuracy:.3f}")
         bar.close()
+        if progress and not live_bar:
+            print(f"epoch {epoch}/{epochs}: loss {total_loss / seen:.4f}, train accuracy {correct / seen:.3f}, "
+                  f"test accuracy {test_accuracy:.3f}", file=sys.stderr)
         history["loss"].append(total_loss / seen)
         history["train_accuracy"].append(correct / seen)
         history["test_accuracy"].append(test_accuracy)
