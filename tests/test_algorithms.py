@@ -204,3 +204,94 @@ def test_winograd_chosen_for_wide_layers_only():
     assert not A.use_winograd((8, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)
     assert not A.use_winograd((8, 16, 16, 256), (256, 256, 3, 3), (2, 2), (1, 1), 1, 4)
     assert not A.use_winograd((8, 9, 9, 512), (512, 512, 3, 3), (1, 1), (1, 1), 1, 4)  # odd output
+
+
+# implicit GEMM: (op, batch, c_in, c_out, spatial, kernel, options, layout)
+IMPLICIT_CASES = [
+    ("conv1d", 2, 3, 5, (30,), (3,), {"padding": 2, "dilation": 2}, "strided"),
+    ("conv1d", 1, 4, 2, (17,), (4,), {"padding": "same", "padding_mode": "reflect"}, "reversed"),
+    ("conv2d", 2, 3, 4, (9, 8), (3, 3), {"padding": 1}, "strided"),
+    ("conv2d", 1, 5, 3, (8, 7), (2, 3), {"padding": (1, 2), "dilation": (2, 1), "padding_mode": "circular"},
+     "channels_last"),
+    ("conv2d", 3, 2, 6, (6, 6), (3, 2), {"padding_mode": "replicate", "padding": 1}, "transposed"),
+    ("conv3d", 2, 2, 3, (5, 6, 4), (3, 2, 3), {"padding": 1}, "contiguous"),
+    ("conv3d", 1, 3, 2, (4, 5, 6), (2, 2, 2), {"dilation": 2, "padding": (1, 0, 2)}, "strided"),
+    ("conv_transpose2d", 2, 4, 3, (5, 6), (3, 3), {"padding": 1}, "contiguous"),
+]
+
+
+@pytest.fixture
+def implicit_everywhere(monkeypatch):
+    """Take the implicit GEMM for every stride-1, one-group shape, however small or wasteful."""
+    monkeypatch.setattr(A, "IMPLICIT_MIN_ROWS", 0)
+    monkeypatch.setattr(A, "IMPLICIT_MAX_WASTE", 1.0)
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", IMPLICIT_CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(IMPLICIT_CASES)])
+def test_implicit_path(case, dtype, chunked, spy, implicit_everywhere, monkeypatch):
+    """Forward and grad_input (correlation of the padded grad_output) by the implicit GEMM,
+    whole batch or one image per chunk, against PyTorch."""
+    if chunked:
+        monkeypatch.setattr(A, "_implicit_images", lambda *args: 1)
+    op, batch, c_in, c_out, spatial, kernel, options, layout = case
+    transposed = op.startswith("conv_transpose")
+    counts = spy("_implicit_forward")
+    rng = np.random.default_rng(11 + c_in * 3 + c_out)
+    x = rng.standard_normal((batch, c_in, *spatial)).astype(dtype)
+    w = rng.standard_normal((c_in, c_out, *kernel) if transposed else (c_out, c_in, *kernel)).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    forward, backward = getattr(F, op), getattr(F, op + "_backward")
+    xl, wl = with_layout(x, layout), with_layout(w, layout)
+    y = forward(xl, wl, b, **options)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    grads = backward(with_layout(gy, layout), xl, wl, b, **options)
+    expected = torch_conv(op, x, w, b, gy, **options)
+    for name, actual, reference in zip(("output", "grad_input", "grad_weight", "grad_bias"), (y, *grads), expected):
+        assert_close(actual, reference, dtype, name)
+    # the forward, and the input gradient where it is the correlation of the padded grad_output
+    correlation = not transposed and gy.size * np.prod(kernel) >= 16 * w.size
+    assert counts["_implicit_forward"] >= (2 if correlation else 1)
+
+
+@pytest.mark.parametrize("batch", [0, 1])
+def test_implicit_batch_sizes(batch, implicit_everywhere):
+    rng = np.random.default_rng(2)
+    x = with_layout(rng.standard_normal((batch, 3, 7, 6)), "strided")
+    w = rng.standard_normal((4, 3, 3, 3))
+    y = F.conv2d(x, w, None, padding=1)
+    gy = rng.standard_normal(y.shape)
+    grads = F.conv2d_backward(gy, x, w, None, padding=1)
+    expected = torch_conv("conv2d", np.ascontiguousarray(x), w, None, gy, padding=1)
+    for name, actual, reference in zip(("output", "grad_input", "grad_weight"), (y, *grads), expected):
+        assert_close(actual, reference, np.float64, name)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_implicit_non_finite_inputs_match_torch(dtype, spy, implicit_everywhere):
+    """inf and NaN in the input: garbage rows may hold NaN, but they are dropped, and the
+    results keep PyTorch's inf and NaN positions."""
+    counts = spy("_implicit_forward")
+    rng = np.random.default_rng(4)
+    x = rng.standard_normal((2, 3, 7, 6)).astype(dtype)
+    x[0, 1, 2, 5] = np.inf
+    x[1, 0, 6, 0] = -np.inf
+    x[1, 2, 3, 3] = np.nan
+    w = rng.standard_normal((4, 3, 3, 2)).astype(dtype)
+    y = F.conv2d(x, w, None, padding=1)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    grads = F.conv2d_backward(gy, x, w, None, padding=1)
+    expected = torch_conv("conv2d", x, w, None, gy, padding=1)
+    for name, actual, reference in zip(("output", "grad_input", "grad_weight"), (y, *grads), expected):
+        assert_close(actual, reference, dtype, name)
+    assert counts["_implicit_forward"] == 2
+
+
+def test_implicit_chosen_where_it_wins():
+    assert A.use_implicit((8, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)  # ResNet l1: 7% garbage
+    assert A.use_implicit((8, 4098, 64), (64, 64, 3), (1,), (1,), 1, 4)  # conv1d
+    assert not A.use_implicit((8, 9, 9, 512), (512, 512, 3, 3), (1, 1), (1, 1), 1, 4)  # 40% garbage, few rows
+    assert not A.use_implicit((8, 58, 58, 64), (64, 64, 3, 3), (2, 2), (1, 1), 1, 4)  # stride 2
+    assert not A.use_implicit((8, 58, 58, 64), (64, 32, 3, 3), (1, 1), (1, 1), 2, 4)  # groups
+    assert not A.use_implicit((0, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)  # empty batch
