@@ -38,7 +38,6 @@ import math
 from collections.abc import Iterator
 
 import numpy as np
-from scipy.linalg import blas as scipy_blas
 
 from . import winograd
 from .windows import window_view
@@ -58,13 +57,6 @@ ALGORITHMS = ("gemm", "gemm1x1", "depthwise", "winograd")
 # 128 ch @28: 16 vs 25; 256 ch @14: 15 vs 12; 512 ch @7 (odd: tiles overhang): 15 vs 17.
 WINOGRAD_MIN_CHANNELS = 256
 WINOGRAD_ODD_OUTPUT = False
-# Implicit GEMM (stride 1, one group): one accumulating BLAS GEMM per tap on shifted flat views of the padded
-# input, no im2col copy. It computes every padded-frame position, so it pays only while few of them are
-# garbage, and needs long row blocks for the per-tap GEMMs to run at speed. Measured float32, batch 8, 2 threads
-# (ms, im2col vs implicit forward): 64 ch @56: 12.4 vs 8.5; 128 ch @28: 9.0 vs 8.1; conv1d 64 ch x 4096:
-# 5.1 vs 3.4; conv3d 16->32 @16^3: 4.5 vs 3.6; 512 ch @7 (40% garbage, 648 rows): 8.3 vs 22.
-IMPLICIT_MAX_WASTE = 0.35
-IMPLICIT_MIN_ROWS = 4096
 
 
 def use_winograd(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dilation, groups: int,
@@ -77,21 +69,6 @@ def use_winograd(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, di
             and (WINOGRAD_ODD_OUTPUT or all((s - 2) % 2 == 0 for s in xp_shape[1:3]))
             and winograd.workspace_per_image(xp_shape[1:3], w_shape[1], w_shape[0], itemsize)
             <= get_workspace_limit())
-
-
-def use_implicit(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dilation, groups: int,
-                 itemsize: int) -> bool:
-    """Whether the im2col path should take the implicit GEMM instead: stride 1, one group, at most
-    ``IMPLICIT_MAX_WASTE`` of the frame's positions garbage, enough rows, and one image's frame-sized
-    output buffer within the workspace cap."""
-    frame = tuple(xp_shape[1:-1])
-    out = tuple(f - d * (k - 1) for f, d, k in zip(frame, dilation, w_shape[2:]))
-    if (groups != 1 or xp_shape[0] < 1 or any(st != 1 for st in stride) or min(out, default=0) < 1
-            or itemsize not in (4, 8)):
-        return False
-    plane = math.prod(frame)
-    return (1 - math.prod(out) / plane <= IMPLICIT_MAX_WASTE and xp_shape[0] * plane >= IMPLICIT_MIN_ROWS
-            and plane * max(w_shape[0], xp_shape[-1]) * itemsize <= get_workspace_limit())
 
 
 def choose(c_in: int, kernel: tuple[int, ...], groups: int) -> str:
@@ -401,69 +378,6 @@ def _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# implicit: stride-1 GEMMs on shifted flat views of the padded input, accumulated by BLAS (no im2col)
-# ----------------------------------------------------------------------------------------------------------
-
-# With ``xp (N, *Sp, C)`` read as rows ``x (N*Q, C)`` (``Q = prod(Sp)``), output position ``o`` of image ``n``
-# is row ``r = n*Q + sum_a o_a * st_a`` (``st`` the frame's row strides) and tap ``k`` reads row ``r + off_k``,
-# ``off_k = sum_a k_a * d_a * st_a``. So ``y_rows[r] = sum_k x[r + off_k] @ W_k`` for every ``r`` below
-# ``R = N*Q - max(off)`` (all valid positions are below it); the other rows (frame padding, windows that
-# cross images) are garbage, computed and dropped. Each tap is one GEMM on a contiguous block of rows, and
-# BLAS accumulates them (``beta = 1``), so all the work runs in BLAS on every core. The products are written
-# transposed in Fortran terms (``y^T = W_k^T x_k^T``) so that every operand is used in place. The weight
-# gradient stays im2col: per tap it would be ``gy_rows^T @ x[off_k:]``, a (C_out, C_in) product over all rows,
-# and OpenBLAS splits a GEMM over its output, not its inner dimension, so those run on one core (measured
-# 2 threads, ms, im2col vs implicit: 64 ch @56 13.1 vs 20.2; conv3d 5.6 vs 20.0).
-
-
-def _tap_offsets(frame: tuple[int, ...], kernel: tuple[int, ...], dilation: tuple[int, ...]) -> list[int]:
-    row_strides = [math.prod(frame[a + 1:]) for a in range(len(frame))]
-    return [sum(k * d * st for k, d, st in zip(tap, dilation, row_strides)) for _, tap in _taps(kernel)]
-
-
-def _blas_gemm(dtype: np.dtype):
-    return scipy_blas.sgemm if dtype == np.float32 else scipy_blas.dgemm
-
-
-def _implicit_images(frame: tuple[int, ...], channels: int, itemsize: int, batch: int) -> int:
-    """Images per chunk: the chunk's frame-sized row buffer within the workspace cap (at least one image)."""
-    return max(1, min(batch, get_workspace_limit() // max(1, math.prod(frame) * channels * itemsize)))
-
-
-def _valid(rows: np.ndarray, frame: tuple[int, ...], out_spatial: tuple[int, ...]) -> np.ndarray:
-    """The valid positions ``(n, *O, C)`` of frame-layout rows ``(n*Q, C)``, a view."""
-    return rows.reshape(-1, *frame, rows.shape[-1])[(slice(None), *(slice(0, o) for o in out_spatial))]
-
-
-def _implicit_forward(xp: np.ndarray, w: np.ndarray, dilation: tuple[int, ...], out_spatial: tuple[int, ...]
-                      ) -> np.ndarray:
-    """``y (N, *O, C_out)`` of a stride-1, one-group correlation of a C-contiguous ``xp`` (a view when the batch
-    fits one chunk)."""
-    dtype = np.result_type(xp, w)
-    batch, frame, c_in, c_out = xp.shape[0], xp.shape[1:-1], xp.shape[-1], w.shape[0]
-    xp = xp.astype(dtype, copy=False)
-    offsets = _tap_offsets(frame, w.shape[2:], dilation)
-    w_taps = np.ascontiguousarray(w.reshape(c_out, c_in, -1).transpose(2, 1, 0), dtype=dtype)  # (T, C_in, C_out)
-    gemm = _blas_gemm(dtype)
-    step = _implicit_images(frame, c_out, dtype.itemsize, batch)
-    plane = math.prod(frame)
-    buffer = np.empty((step * plane, c_out), dtype=dtype)
-    y = None if step >= batch else np.empty((batch, *out_spatial, c_out), dtype=dtype)
-    for n0 in range(0, batch, step):
-        n1 = min(batch, n0 + step)
-        x = xp[n0:n1].reshape(-1, c_in)
-        rows = x.shape[0] - offsets[-1]
-        target = buffer[:rows].T  # (C_out, rows), Fortran-contiguous
-        for t, off in enumerate(offsets):
-            gemm(1.0, w_taps[t].T, x[off:off + rows].T, beta=0.0 if t == 0 else 1.0, c=target, overwrite_c=1)
-        valid = _valid(buffer[: x.shape[0]], frame, out_spatial)
-        if y is None:
-            return valid
-        y[n0:n1] = valid
-    return y
-
-
-# ----------------------------------------------------------------------------------------------------------
 # depthwise: a tap loop of broadcast multiply-adds, block by block, in the input's own memory layout
 # ----------------------------------------------------------------------------------------------------------
 
@@ -650,9 +564,6 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilatio
         y = empty_like_layout(shape, dtype, is_channels_first_memory(xp))
         _depthwise_forward(xp, w, stride, dilation, out_spatial, y)
         return y
-    if algorithm == "gemm" and not use_winograd(xp.shape, w.shape, stride, dilation, groups, dtype.itemsize) and \
-            use_implicit(xp.shape, w.shape, stride, dilation, groups, dtype.itemsize):
-        return _implicit_forward(np.ascontiguousarray(xp), w, dilation, out_spatial)
     y = np.empty(shape, dtype=dtype)
     if algorithm == "gemm1x1":  # copies only the (subsampled) rows it multiplies, if they are not contiguous
         _gemm1x1_forward(xp, w, stride, groups, out_spatial, y)
