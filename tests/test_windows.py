@@ -64,3 +64,16 @@ def test_unbatched():
     np.testing.assert_array_equal(F.unfold(x, (2, 2)), F.unfold(x[None], (2, 2))[0])
     cols = F.unfold(x, (2, 2))
     np.testing.assert_array_equal(F.fold(cols, (5, 4), (2, 2)), F.fold(cols[None], (5, 4), (2, 2))[0])
+
+
+def test_int_kernel_size_reads_ranks_as_pytorch_does():
+    """An int kernel_size means a 2-d unfold, as in PyTorch: a 3-d input is one unbatched image."""
+    import torch
+
+    rng = np.random.default_rng(2)
+    image = rng.standard_normal((3, 5, 6))
+    expected = torch.nn.functional.unfold(torch.tensor(image), 2, padding=1).numpy()
+    np.testing.assert_allclose(F.unfold(image, 2, padding=1), expected, rtol=1e-12)
+    with pytest.raises(ValueError, match=r"input.shape=\(1, 2, 3, 4, 5\).*kernel_size=2"):
+        F.unfold(np.zeros((1, 2, 3, 4, 5)), 2)  # 3-d needs the rank spelled out: kernel_size=(2, 2, 2)
+    assert F.unfold(np.zeros((1, 2, 3, 4, 5)), 2, stride=(1, 1, 1)).shape == (1, 16, 2 * 3 * 4)

@@ -429,20 +429,17 @@ def unfold_spec(op: str, input: Any, kernel_size: Any, dilation: Any, padding: A
                 stride: Any) -> tuple[WindowSpec, np.ndarray]:
     """Validate ``unfold``'s arguments: input ``(N, C, *S)`` (or unbatched ``(C, *S)``) -> columns.
 
-    The rank ``d`` is ``len(kernel_size)`` when it is a tuple (then the input may be unbatched, ``d + 1``
-    dims), else ``input.ndim - 2``.
+    The rank ``d`` is the length of the first of ``kernel_size``, ``dilation``, ``padding``, ``stride`` that
+    is a tuple, else 2 as in PyTorch (so a 3-d input with an int ``kernel_size`` is one unbatched image, as
+    PyTorch reads it). The input has ``d + 2`` dims, or ``d + 1`` unbatched.
     """
     x = as_float_array(input, "input")
-    if isinstance(kernel_size, (tuple, list)):
-        ndim = len(kernel_size)
-        if ndim < 1 or x.ndim not in (ndim + 1, ndim + 2):
-            raise ValueError(f"{op}: input must have {ndim + 2} dims (N, C, {ndim} spatial) or {ndim + 1} "
-                             f"unbatched for kernel_size={kernel_size!r}, got input.shape={_shape(x)}")
-    else:
-        ndim = x.ndim - 2
-        if ndim < 1:
-            raise ValueError(f"{op}: input must have at least 3 dims (N, C, *spatial), got "
-                             f"input.shape={_shape(x)}")
+    ndim = next((len(v) for v in (kernel_size, dilation, padding, stride) if isinstance(v, (tuple, list))), 2)
+    if ndim < 1 or x.ndim not in (ndim + 1, ndim + 2):
+        raise ValueError(f"{op}: a {ndim}-d unfold takes input with {ndim + 2} dims (N, C, {ndim} spatial) or "
+                         f"{ndim + 1} unbatched, got input.shape={_shape(x)}; the rank is the length of "
+                         f"kernel_size, dilation, padding or stride when one is a tuple (here "
+                         f"kernel_size={kernel_size!r}), else 2 as in PyTorch")
     batched = x.ndim == ndim + 2
     spatial = tuple(x.shape[-ndim:])
     kernel, dilation, pads, stride, blocks = _window_geometry(

@@ -112,7 +112,9 @@ def _unbatched(array: np.ndarray, spec: WindowSpec) -> np.ndarray:
 def unfold(input: Any, kernel_size: Any, dilation: Any = 1, padding: Any = 0, stride: Any = 1) -> np.ndarray:
     """Extract sliding blocks (im2col), PyTorch's ``torch.nn.functional.unfold`` for any number of dims.
 
-    Input ``(N, C, *S)`` (or unbatched ``(C, *S)`` when ``kernel_size`` is a tuple) -> ``(N, C * prod(K), L)``;
+    Input ``(N, C, *S)`` or unbatched ``(C, *S)`` -> ``(N, C * prod(K), L)``. The number of spatial dims is
+    the length of ``kernel_size``, ``dilation``, ``padding`` or ``stride`` where one is a tuple, else 2 as in
+    PyTorch (``kernel_size=(3,)`` for 1-d, ``(3, 3, 3)`` for 3-d);
     row ``c * prod(K) + t`` is channel ``c`` at kernel tap ``t`` (C-order), column ``l`` the block position
     (C-order over the ``L = prod(O)`` output positions). ``padding`` is zero padding: an int, one int per
     dim, or ``(before, after)`` pairs. A convolution is ``weight.reshape(C_out, -1) @ unfold(x, K)``.
