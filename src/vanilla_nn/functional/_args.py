@@ -369,10 +369,6 @@ def check_grad_output(op: str, grad_output: Any, spec: ConvSpec, batch: int | No
     return gy
 
 
-def prod(values: tuple[int, ...]) -> int:
-    return math.prod(values)
-
-
 # --- unfold / fold (im2col / col2im) ---------------------------------------------------------------------
 
 @dataclass(frozen=True)
@@ -400,7 +396,7 @@ class WindowSpec:
         return ((batch,) if self.batched else ()) + (self.channels,) + self.image_spatial
 
     def columns_shape(self, batch: int | None) -> tuple[int, ...]:
-        return ((batch,) if self.batched else ()) + (self.channels * prod(self.kernel), prod(self.blocks))
+        return ((batch,) if self.batched else ()) + (self.channels * math.prod(self.kernel), math.prod(self.blocks))
 
 
 def _window_geometry(op: str, ndim: int, image_spatial: tuple[int, ...], kernel_size: Any, dilation: Any,
@@ -472,14 +468,14 @@ def fold_spec(op: str, input: Any, output_size: Any, kernel_size: Any, dilation:
     kernel, dilation, pads, stride, blocks = _window_geometry(
         op, ndim, spatial, kernel_size, dilation, padding, stride, f"output_size={spatial}")
     rows, length = x.shape[-2:]
-    taps = prod(kernel)
+    taps = math.prod(kernel)
     if rows % taps:
         raise ValueError(f"{op}: input.shape={_shape(x)} has {rows} rows, not a multiple of "
                          f"prod(kernel_size={kernel}) = {taps}")
-    if length != prod(blocks):
+    if length != math.prod(blocks):
         raise ValueError(f"{op}: input.shape={_shape(x)} has L = {length} columns but output_size={spatial} "
                          f"with kernel_size={kernel}, dilation={dilation}, padding={pads}, stride={stride} "
-                         f"gives {' * '.join(map(str, blocks))} = {prod(blocks)} blocks")
+                         f"gives {' * '.join(map(str, blocks))} = {math.prod(blocks)} blocks")
     spec = WindowSpec(ndim, x.ndim == 3, rows // taps, kernel, dilation, pads, stride, spatial, blocks,
                       x.dtype)
     return spec, x

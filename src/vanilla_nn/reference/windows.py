@@ -13,13 +13,14 @@ overlapping blocks sum. Hence ``unfold_backward`` is a fold of the gradient and 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterator
 from itertools import product
 from typing import Any
 
 import numpy as np
 
-from vanilla_nn.functional._args import WindowSpec, check_window_grad_output, fold_spec, prod, unfold_spec
+from vanilla_nn.functional._args import WindowSpec, check_window_grad_output, fold_spec, unfold_spec
 
 
 def _entries(spec: WindowSpec) -> Iterator[tuple[int, int, tuple[int, ...]]]:
@@ -35,8 +36,8 @@ def _entries(spec: WindowSpec) -> Iterator[tuple[int, int, tuple[int, ...]]]:
 
 def _image_to_columns(spec: WindowSpec, image: np.ndarray) -> np.ndarray:
     """``cols[n, c * T + t, l] = image[n, c, i]`` for every entry; batched ``(N, C, *S)`` in and out."""
-    taps = prod(spec.kernel)
-    cols = np.zeros((image.shape[0], spec.channels * taps, prod(spec.blocks)), dtype=image.dtype)
+    taps = math.prod(spec.kernel)
+    cols = np.zeros((image.shape[0], spec.channels * taps, math.prod(spec.blocks)), dtype=image.dtype)
     for n, c in product(range(image.shape[0]), range(spec.channels)):
         for t, col, i in _entries(spec):
             cols[n, c * taps + t, col] = image[(n, c) + i]
@@ -45,7 +46,7 @@ def _image_to_columns(spec: WindowSpec, image: np.ndarray) -> np.ndarray:
 
 def _columns_to_image(spec: WindowSpec, cols: np.ndarray) -> np.ndarray:
     """``image[n, c, i] += cols[n, c * T + t, l]`` for every entry (overlaps add up)."""
-    taps = prod(spec.kernel)
+    taps = math.prod(spec.kernel)
     image = np.zeros((cols.shape[0], spec.channels) + spec.image_spatial, dtype=cols.dtype)
     for n, c in product(range(cols.shape[0]), range(spec.channels)):
         for t, col, i in _entries(spec):
