@@ -89,3 +89,9 @@ __all__ = [
     "batch_norm", "batch_norm_backward", "batch_norm_running_stats",
     "dropout", "dropout_backward", "dropout_mask",
 ]
+
+# Every op of _dispatch.TAPE_GRADIENTS accepts Tensors (records a node calling its *_backward); pure otherwise.
+from ._dispatch import wrap_namespace  # noqa: E402
+
+wrap_namespace(globals())
+del wrap_namespace
