@@ -65,6 +65,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--resume", default=None, metavar="DIR",
                         help="continue the run whose checkpoint.safetensors is in DIR (usually the same as "
                              "--out), with the same arguments (default: start afresh)")
+    parser.add_argument("--no-plots", action="store_true",
+                        help="do not draw curves.png, filters.png and feature_maps.png (faster; default: draw)")
     parser.add_argument("--json", action="store_true",
                         help='print {"test_accuracy", "seconds", "epochs"} as one JSON line at the end '
                              "(default: off)")
@@ -445,7 +447,7 @@ def run(args: argparse.Namespace) -> int:
     check_out(out)
     start = time.perf_counter()
     train_run, split, first = _setup(args, out)
-    sample = (split.x_test[0], int(split.y_test[0]))
+    sample = None if args.no_plots else (split.x_test[0], int(split.y_test[0]))
     epoch = first
     try:
         for epoch in range(first, args.epochs + 1):
@@ -475,7 +477,8 @@ def _summary(args: argparse.Namespace, train_run: Run, split: Any, out: Path, se
     print(f"wrote {out}/:")
     print("  model.safetensors, model.npz          the weights (PyTorch's key names)")
     print(f"  {CHECKPOINT}                 weights, optimizer and RNG state (for --resume)")
-    print("  curves.png, filters.png, feature_maps.png   plots")
+    if not args.no_plots:
+        print("  curves.png, filters.png, feature_maps.png   plots")
     print(f"  {HISTORY}, manifest.json            loss and accuracy per epoch; the file list")
     print("next:")
     data = "" if args.dataset == "digits" else f" --dataset {args.dataset} --data-dir {args.data_dir}"

@@ -37,7 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d")
     parser.add_argument("--no-gradcheck", action="store_true", help="skip the finite-difference checks")
     parser.add_argument("--verbose", "-v", action="store_true", help="one table row per case and dtype")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random arrays (default 0)")
+    from ._common import seed
+
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random arrays, 0 <= seed < 2**128 "
+                        "(default 0)")
 
 
 @dataclass
