@@ -322,9 +322,10 @@ def run(args: argparse.Namespace) -> int:
     except NotSupportedByOracle as error:
         print(f"vanilla-nn compare: skipped, {error}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as error:
-        print(f"vanilla-nn compare: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError) as error:  # options the op refuses: a usage error (argparse's style, exit 2)
+        from ._common import UsageError
+
+        raise UsageError(str(error)) from None
 
     settings = ", ".join(f"{k}={v!r}" for k, v in options.items())
     print(f"vanilla-nn compare {args.op}: {described}; {args.dtype}, seed {args.seed}")

@@ -51,11 +51,11 @@ def _load_images(path: str, channels: int) -> np.ndarray:
     if array.dtype == np.uint8:
         array = array.astype(np.float32) / 255
     elif array.dtype.kind == "f":
-        if array.size and not (np.isfinite(array).all() and array.min() >= 0 and array.max() <= 1):
-            low, high = np.nanmin(array) if not np.isnan(array).all() else np.nan, np.nanmax(array)
-            raise InputError(f"--images {path}: float values must lie in 0..1 (found {low:g}..{high:g}"
-                             f"{', with NaN/inf' if not np.isfinite(array).all() else ''}); scale them, or save "
-                             f"uint8 0..255")
+        if array.size and not np.isfinite(array).all():
+            raise InputError(f"--images {path}: holds NaN or inf values; the images must lie in 0..1")
+        if array.size and not (array.min() >= 0 and array.max() <= 1):
+            raise InputError(f"--images {path}: float values must lie in 0..1, found {array.min():g}.."
+                             f"{array.max():g}; scale them, or save uint8 0..255")
         array = array.astype(np.float32)
     else:
         raise InputError(f"--images {path}: dtype {array.dtype}; use uint8 (0..255) or float (0..1)")
@@ -108,6 +108,8 @@ class Weights:
             self.state = serialization.load(path)
         except (OSError, ValueError, EOFError) as error:
             raise InputError(f"--weights {path}: {error}") from None
+        except Exception as error:  # a reader's own error type (zipfile, safetensors)
+            raise InputError(f"--weights {path}: cannot read it ({type(error).__name__}: {error})") from None
         for key, value in self.state.items():
             array = np.asarray(value)
             if array.dtype.kind in "fc" and not np.isfinite(array).all():

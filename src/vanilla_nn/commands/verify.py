@@ -34,7 +34,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the quick subset of the matrix (seconds)")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON totals")
     parser.add_argument("--op", action="append", metavar="OP",
-                        help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d")
+                        help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d (default: every op)")
     parser.add_argument("--no-gradcheck", action="store_true", help="skip the finite-difference checks")
     parser.add_argument("--verbose", "-v", action="store_true", help="one table row per case and dtype")
     from ._common import seed
