@@ -14,6 +14,7 @@ from .loss import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+from .serialization import load, save
 
 __all__ = [
     "init", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
@@ -21,4 +22,5 @@ __all__ = [
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
     "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
+    "load", "save",
 ]
