@@ -4,7 +4,7 @@
 gradient with respect to the input and accumulates parameter gradients into ``Parameter.grad``.
 """
 
-from . import init
+from . import init, utils
 from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
@@ -17,7 +17,7 @@ from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool
 from .serialization import load, save
 
 __all__ = [
-    "init", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
+    "init", "utils", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
