@@ -1,6 +1,6 @@
 """Atomic file output: every file vanilla_nn writes goes through here.
 
-A file is written to a temporary file in its own directory (``.NAME.XXXX.tmp``), flushed and fsynced, given
+A file is written to a temporary file in its own directory (``.NAME.XXXX.tmp.SUFFIX``), flushed and fsynced, given
 the permissions a plain ``open(path, "w")`` would give (``0o666`` less the umask), and renamed over ``path``
 with :func:`os.replace`; the directory is then fsynced. A reader sees the old file or the new one, never a
 part. On any error or ``KeyboardInterrupt`` the temporary file is removed and ``path`` is untouched.
@@ -77,7 +77,9 @@ _FAULT_COUNTS: dict[str, int] = {}
 
 
 def _temp_name(path: Path) -> Path:
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A new empty file ``.NAME.XXXXXXXX.tmp.SUFFIX`` beside ``path`` (the suffix kept for writers that look at
+    it: ``np.save``, matplotlib, ``serialization.save``)."""
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
     os.close(fd)
     return Path(name)
 
@@ -93,8 +95,7 @@ def _finish(temp: Path) -> None:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; when the block ends normally it is renamed over ``path``.
 
-    The writer must write the exact path it is given (``np.savez`` adds ``.npz`` to other names: the temporary
-    name ends in ``.tmp``, so pass an open file to it, or use :func:`atomic_open`).
+    The temporary name keeps ``path``'s suffix, so writers that pick a format by suffix work unchanged.
 
     Examples:
         >>> import tempfile, pathlib

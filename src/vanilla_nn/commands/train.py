@@ -142,15 +142,12 @@ class Diverged(CommandError):
     """A non-finite loss or weight: the run stops (exit 1) without writing."""
 
 
-def cosine_lr(lr: float, epoch: int, epochs: int) -> float:
-    """The learning rate of ``epoch`` (from 1): ``lr * (1 + cos(pi * (epoch - 1) / epochs)) / 2``."""
-    return lr * 0.5 * (1 + math.cos(math.pi * (epoch - 1) / epochs))
-
-
-def _step(model: Any, loss_fn: Any, optimizer: Any, xb: np.ndarray, yb: np.ndarray) -> tuple[float, np.ndarray]:
-    """One optimizer step; returns the batch's mean loss and logits."""
+def _step(model: Any, loss_fn: Any, optimizer: Any, xb: np.ndarray, yb: np.ndarray, tape: bool
+          ) -> tuple[float, np.ndarray]:
+    """One optimizer step, on the autograd tape (``tape``) or the layers' explicit backward (Sequential models
+    only); returns the batch's mean loss and logits."""
     optimizer.zero_grad()
-    if _tape_available():
+    if tape:
         import vanilla_nn as vn
 
         logits = model(vn.tensor(xb))
@@ -170,33 +167,6 @@ def _first_non_finite(model: Any) -> str | None:
         if not np.isfinite(param.data).all():
             return name
     return None
-
-
-def optimizer_state(optimizer: Any) -> dict[str, Any]:
-    """The optimizer's state dict in PyTorch's layout (its own ``state_dict()`` where it has one)."""
-    if hasattr(optimizer, "state_dict"):
-        return optimizer.state_dict()
-    index: dict[int, int] = {}
-    groups = []
-    for group in optimizer.param_groups:
-        ids = [index.setdefault(id(p), len(index)) for p in group["params"]]
-        groups.append({**{k: v for k, v in group.items() if k != "params"}, "params": ids})
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    state = {index[id(p)]: {k: (v.copy() if isinstance(v, np.ndarray) else v) for k, v in optimizer.state[p].items()}
-             for p in params if p in optimizer.state}
-    return {"state": state, "param_groups": groups}
-
-
-def load_optimizer_state(optimizer: Any, state: dict[str, Any]) -> None:
-    """Inverse of :func:`optimizer_state`."""
-    if hasattr(optimizer, "load_state_dict"):
-        optimizer.load_state_dict(state)
-        return
-    params = [p for group in optimizer.param_groups for p in group["params"]]
-    for group, saved in zip(optimizer.param_groups, state["param_groups"], strict=True):
-        group.update({k: v for k, v in saved.items() if k != "params"})
-    optimizer.state = {params[int(i)]: {k: (np.array(v) if isinstance(v, np.ndarray) else v) for k, v in s.items()}
-                       for i, s in state["state"].items()}
 
 
 def rng_states(batch_rng: np.random.Generator, model: Any) -> dict[str, Any]:
@@ -229,29 +199,32 @@ class Run:
     config: dict[str, Any]
     model: Any
     optimizer: Any
+    scheduler: Any
     batch_rng: np.random.Generator
     history: dict[str, list[float]]
+    tape: bool = True  # train on the autograd tape (else the layers' explicit backward: Sequential only)
     saved_epoch: int | None = None  # the epoch of the checkpoint now in --out written by this process
 
 
 def train_epoch(run: Run, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, epoch: int,
                 progress: bool) -> None:
-    """One epoch of Adam + cross-entropy; appends to ``run.history``; :class:`Diverged` on a non-finite value."""
+    """One epoch of Adam + cross-entropy, then one step of the cosine schedule; appends to ``run.history``;
+    :class:`Diverged` on a non-finite value."""
     from .. import nn
+    from .._io import _fault_point
     from ..data import batches
 
     args, model = run.args, run.model
     tqdm = optional("tqdm").tqdm
     loss_fn = nn.CrossEntropyLoss()
-    for group in run.optimizer.param_groups:
-        group["lr"] = cosine_lr(args.lr, epoch, args.epochs)
     live_bar = progress and sys.stderr.isatty()  # a log file gets one line per epoch instead of a redrawn bar
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     with tqdm(total=-(-len(x) // args.batch_size), desc=f"epoch {epoch}/{args.epochs}", file=sys.stderr,
               disable=not live_bar, leave=True, dynamic_ncols=True) as bar:
         for step, (xb, yb) in enumerate(batches(x, y, args.batch_size, rng=run.batch_rng), start=1):
-            loss, logits = _step(model, loss_fn, run.optimizer, xb, yb)
+            _fault_point("step")  # tests interrupt here: "step#5" is the 5th step of the process
+            loss, logits = _step(model, loss_fn, run.optimizer, xb, yb, run.tape)
             bad = None if math.isfinite(loss) else f"the loss is {loss}"
             if bad is None and (name := _first_non_finite(model)) is not None:
                 bad = f"parameter {name} is no longer finite"
@@ -270,20 +243,31 @@ def train_epoch(run: Run, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_te
     if progress and not live_bar:
         print(f"epoch {epoch}/{args.epochs}: loss {total_loss / seen:.4f}, train accuracy {correct / seen:.3f}, "
               f"test accuracy {test_accuracy:.3f}", file=sys.stderr)
+    run.scheduler.step()
     run.history["loss"].append(total_loss / seen)
     run.history["train_accuracy"].append(correct / seen)
     run.history["test_accuracy"].append(test_accuracy)
 
 
-def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, epochs: int,
-                batch_size: int, lr: float, seed: int, progress: bool) -> dict[str, list[float]]:
-    """Train ``model`` in memory (no files): Adam + cross-entropy with the cosine decay of ``train``; returns
-    per-epoch train loss, train accuracy and test accuracy."""
+def new_run(args: argparse.Namespace, out: Path, model_name: str, config: dict[str, Any], model: Any,
+            tape: bool | None = None) -> Run:
+    """A fresh run: Adam at ``args.lr`` with ``CosineAnnealingLR(T_max=args.epochs)`` (PyTorch's), batches
+    shuffled from ``args.seed``."""
     from .. import optim
 
-    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, lr=lr)
-    run = Run(args, Path("(memory)"), "", {}, model, optim.Adam(model.parameters(), lr=lr),
-              np.random.default_rng(seed), {"loss": [], "train_accuracy": [], "test_accuracy": []})
+    optimizer = optim.Adam(model.parameters(), lr=args.lr)
+    scheduler = optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=args.epochs)
+    return Run(args, out, model_name, config, model, optimizer, scheduler, np.random.default_rng(args.seed),
+               {"loss": [], "train_accuracy": [], "test_accuracy": []}, _tape_available() if tape is None else tape)
+
+
+def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, epochs: int,
+                batch_size: int, lr: float, seed: int, progress: bool = False, tape: bool | None = None
+                ) -> dict[str, list[float]]:
+    """Train ``model`` in memory (no files) as ``train`` does; returns per-epoch train loss, train accuracy and
+    test accuracy. ``tape=False`` uses the layers' explicit backward (Sequential models)."""
+    args = argparse.Namespace(epochs=epochs, batch_size=batch_size, lr=lr, seed=seed)
+    run = new_run(args, Path("(memory)"), "", {}, model, tape)
     for epoch in range(1, epochs + 1):
         train_epoch(run, x, y, x_test, y_test, epoch, progress)
     return run.history
@@ -349,38 +333,36 @@ def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, 
 
 # -- saving ---------------------------------------------------------------------------------------------------
 
-def _write_npz(path: Path, state: dict[str, np.ndarray]) -> None:
-    with open(path, "wb") as handle:  # a file object: np.savez would add ".npz" to the staged name
-        np.savez(handle, **state)
-
-
 def save_run(run: Run, epoch: int, sample: tuple[np.ndarray, int] | None) -> None:
     """Write epoch ``epoch``'s set into ``run.out`` as one :class:`vanilla_nn._io.FileSet` (plots when
     ``sample`` is given: the final epoch)."""
     from .. import _io
+    from ..nn import serialization
     from . import _checkpoint
 
     args = run.args
     state = {key: np.array(value, order="C") for key, value in run.model.state_dict().items()}
     checkpoint = _checkpoint.Checkpoint(
         epoch=epoch, args={name: getattr(args, name) for name in TRAINING_ARGS}, model=run.model_name,
-        config=run.config, model_state=state, optimizer_state=optimizer_state(run.optimizer),
-        scheduler_state={"name": "cosine", "base_lr": args.lr, "T_max": args.epochs, "last_epoch": epoch},
+        config=run.config, model_state=state, optimizer_state=run.optimizer.state_dict(),
+        scheduler_state=run.scheduler.state_dict(),
         rng=rng_states(run.batch_rng, run.model), history=run.history)
     metadata = {"format": "pt", "vanilla_nn.model": run.model_name,
                 "vanilla_nn.config": _io.strict_json(run.config), "vanilla_nn.epoch": str(epoch)}
     info = {"model": run.model_name, "config": run.config, "epoch": epoch, "epochs": args.epochs,
             "complete": epoch == args.epochs}
     with _io.FileSet(run.out, info=info, owned=RUN_FILES) as files:
-        files.write("model.safetensors", lambda path: _checkpoint.write_safetensors(path, state, metadata))
-        files.write("model.npz", lambda path: _write_npz(path, state))
+        files.write("model.safetensors", lambda path: serialization.save(state, path, metadata))
+        files.write("model.npz", lambda path: serialization.save(state, path))
         files.write(CHECKPOINT, lambda path: _checkpoint.write(path, checkpoint))
         files.write(HISTORY, lambda path: path.write_text(_io.strict_json(run.history, indent=1) + "\n"))
         if sample is not None:
             paths = {name: files.add(name) for name in PLOTS}
             save_plots(run.model, run.history, sample[0], sample[1], paths)
-        files.commit()
-    run.saved_epoch = epoch
+            _io._fault_point("plots")
+        with _io.sigint_deferred():  # a Ctrl-C during the commit lands after saved_epoch is right
+            files.commit()
+            run.saved_epoch = epoch
 
 
 # -- the command ----------------------------------------------------------------------------------------------
@@ -403,8 +385,6 @@ def _resume(args: argparse.Namespace) -> Any:
 def _setup(args: argparse.Namespace, out: Path) -> tuple[Run, Any, int]:
     """Data, model and optimizer (restored from --resume when given); returns the run, the data split and the
     first epoch to train."""
-    from .. import optim
-
     checkpoint = _resume(args) if args.resume is not None else None
     split = load_dataset(args)
     x, y = split.x_train, split.y_train
@@ -420,9 +400,7 @@ def _setup(args: argparse.Namespace, out: Path) -> tuple[Run, Any, int]:
     except ValueError as error:
         raise InputError(f"the {args.dataset} images (shape {x.shape[1:]}) do not fit --model {args.model}: "
                          f"{error}") from None
-    optimizer = optim.Adam(model.parameters(), lr=args.lr)
-    run = Run(args, out, args.model, config, model, optimizer, np.random.default_rng(args.seed),
-              {"loss": [], "train_accuracy": [], "test_accuracy": []})
+    run = new_run(args, out, args.model, config, model)
     if checkpoint is None:
         return run, split, 1
     where = Path(args.resume) / CHECKPOINT
@@ -430,7 +408,8 @@ def _setup(args: argparse.Namespace, out: Path) -> tuple[Run, Any, int]:
         raise InputError(f"{where}: made for {checkpoint.model} {checkpoint.config}, the data gives {config}")
     try:
         model.load_state_dict(checkpoint.model_state)
-        load_optimizer_state(optimizer, checkpoint.optimizer_state)
+        run.optimizer.load_state_dict(checkpoint.optimizer_state)
+        run.scheduler.load_state_dict(checkpoint.scheduler_state)
         set_rng_states(run.batch_rng, model, checkpoint.rng)
     except (ValueError, KeyError, TypeError, IndexError) as error:
         raise InputError(f"{where}: does not fit this model ({type(error).__name__}: {error})") from None
