@@ -82,7 +82,7 @@ def _assert_buffers_equal(ours, theirs, tol):
 LAYOUT_CASES = [
     ("resnet18", {}), ("resnet34", {}), ("resnet50", {}), ("mobilenet_v2", {}),
     ("resnet18", {"num_classes": 7}), ("mobilenet_v2", {"num_classes": 10, "width_mult": 0.5}),
-    ("mobilenet_v2", {"width_mult": 1.4}),
+    ("mobilenet_v2", {"width_mult": 1.4}), ("mobilenet_v2", {"width_mult": 0.35}),
 ]
 
 
