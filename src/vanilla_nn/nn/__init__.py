@@ -14,6 +14,7 @@ from .loss import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
+from .serialization import load, save
 
 __all__ = [
     "init", "utils", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
@@ -22,4 +23,5 @@ __all__ = [
     "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
     "ReLU6", "Hardswish", "SiLU", "GELU",
     "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
+    "load", "save",
 ]
