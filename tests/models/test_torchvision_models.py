@@ -303,3 +303,30 @@ def test_bad_arguments(make, exc, word):
     with pytest.raises(exc) as info:
         make()
     assert word in str(info.value)
+
+
+# -- weights through `vanilla-nn convert` ----------------------------------------------------------------
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
+def test_torchvision_weights_through_convert_give_the_same_logits(torchvision, name, tmp_path, capsys):
+    """A torchvision checkpoint as torch.save writes it (the .pth torchvision downloads), converted to
+    safetensors by the CLI and read with nn.load, gives torchvision's logits."""
+    from vanilla_nn import cli
+
+    torch.manual_seed(0)
+    theirs = getattr(torchvision.models, name)().eval()
+    with torch.no_grad():  # non-trivial running statistics, as trained weights have
+        for module in theirs.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.1, 0.1)
+                module.running_var.uniform_(0.5, 1.5)
+    torch.save(theirs.state_dict(), tmp_path / f"{name}.pth")
+    out = tmp_path / f"{name}.safetensors"
+    assert cli.main(["convert", str(tmp_path / f"{name}.pth"), str(out)]) == 0
+    capsys.readouterr()
+    ours = getattr(models, name)(rng=0)
+    ours.load_state_dict(nn.load(out, expected=ours))
+    x = _batch(96, np.float32, seed=7)
+    with torch.no_grad():
+        expected = theirs.double()(torch.from_numpy(x.astype(np.float64))).numpy()
+    _assert_close(ours.eval()(x), expected, 1e-4, "logits")
