@@ -242,10 +242,18 @@ def test_five_sgd_momentum_steps_of_resnet18_match_torchvision(torchvision):
         _assert_close(param.data, their_params[key].detach().numpy(), 1e-9, key)
 
 
-def test_ndarray_path_is_inference_only():
-    model = models.resnet18(num_classes=3, width=4, rng=0).eval()
-    y = model(np.zeros((1, 3, 16, 16), dtype=np.float32))
-    assert isinstance(y, np.ndarray)
+@pytest.mark.parametrize("name", ["resnet18", pytest.param("mobilenet_v2", marks=pytest.mark.xfail(
+    reason="nn.ReLU6 from branch opsa still sets _cache itself instead of main's Module._save (no state under "
+           "no_grad); remove this mark when opsa adopts _save", strict=False))])
+def test_ndarray_path_is_inference_only(name):
+    """An ndarray runs as inference: an ndarray out, no layer keeps state for a backward (there is none for
+    a composite model), and training mode still updates the running statistics."""
+    model = getattr(models, name)(num_classes=3, rng=0)
+    y = model(np.random.default_rng(0).standard_normal((2, 3, 16, 16)).astype(np.float32))
+    assert isinstance(y, np.ndarray) and y.shape == (2, 3)
+    assert all(module.__dict__.get("_cache") is None for module in model.modules())
+    assert all(int(bn.num_batches_tracked) == 1 and bn.running_mean.any() for bn in model.modules()
+               if isinstance(bn, nn.BatchNorm2d))
     with pytest.raises(NotImplementedError, match="backward"):
         model.backward(np.ones_like(y))
 

@@ -26,6 +26,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..nn.module import check_dtype
+from ._common import _inference_on_arrays
 
 __all__ = ["Conv2dNormActivation", "InvertedResidual", "MobileNetV2", "mobilenet_v2"]
 
@@ -141,6 +142,10 @@ class MobileNetV2(nn.Module):
                 nn.init.zeros_(module.bias)
 
     def forward(self, x: Any) -> Any:
+        """Logits ``(N, num_classes)``; an ndarray runs as inference (see :func:`_inference_on_arrays`)."""
+        return _inference_on_arrays(self._forward_impl, x)
+
+    def _forward_impl(self, x: Any) -> Any:
         x = self.features(x)
         x = F.adaptive_avg_pool2d(x, (1, 1))
         x = F.flatten(x, 1)

@@ -26,6 +26,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..nn.module import check_dtype
+from ._common import _inference_on_arrays
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50"]
 
@@ -170,6 +171,10 @@ class ResNet(nn.Module):
         return nn.Sequential(*layers)
 
     def forward(self, x: Any) -> Any:
+        """Logits ``(N, num_classes)``; an ndarray runs as inference (see :func:`_inference_on_arrays`)."""
+        return _inference_on_arrays(self._forward_impl, x)
+
+    def _forward_impl(self, x: Any) -> Any:
         x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.avgpool(x)
