@@ -322,6 +322,8 @@ def test_zero_init_residual_as_torchvision(torchvision, name):
     (lambda: models.mobilenet_v2(dropout=2.0), ValueError, "dropout"),
     (lambda: models.mobilenet_v2(num_classes="ten"), TypeError, "num_classes"),
     (lambda: models.InvertedResidual(8, 8, stride=3, expand_ratio=6), ValueError, "stride"),
+    (lambda: models.resnet18(weights="IMAGENET1K_V1"), ValueError, "vanilla-nn convert"),
+    (lambda: models.mobilenet_v2(weights="DEFAULT"), ValueError, "weights='DEFAULT'"),
 ])
 def test_bad_arguments(make, exc, word):
     with pytest.raises(exc) as info:

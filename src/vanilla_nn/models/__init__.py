@@ -7,6 +7,8 @@ Generator for torchvision's initialisation scheme), and for the ResNets ``width=
 the stages have ``width * (1, 2, 4, 8)``), so a narrow network fits 1-channel 8x8 digits. Called with an
 ndarray a model runs inference (no hand-written backward for composite modules); called with a
 :class:`vanilla_nn.Tensor` it runs on the tape and ``loss.backward()`` fills every parameter's ``grad``.
+Nothing is downloaded (``weights=`` other than None raises): convert torchvision's checkpoint once with
+``vanilla-nn convert`` and load it with ``model.load_state_dict(vanilla_nn.nn.load(path))``.
 """
 
 from ._lenet import LENET_KEYS, lenet, lenet_config, lenet_from_state_dict

@@ -1,4 +1,4 @@
-"""What the torchvision models share: how their explicit (ndarray) path runs."""
+"""What the torchvision models share: how their explicit (ndarray) path runs, and torchvision's ``weights=``."""
 
 from __future__ import annotations
 
@@ -20,3 +20,11 @@ def _inference_on_arrays(forward: Callable[[Any], Any], x: Any) -> Any:
         return forward(x)
     with no_grad():
         return forward(x)
+
+
+def _no_weights(weights: Any) -> None:
+    """torchvision's ``weights=`` downloads; here weights come from a file the user converted."""
+    if weights is not None:
+        raise ValueError(f"weights={weights!r}: vanilla_nn never downloads weights; convert torchvision's checkpoint "
+                         f"once with `vanilla-nn convert FILE.pth OUT.safetensors`, then "
+                         f"model.load_state_dict(vanilla_nn.nn.load(OUT))")

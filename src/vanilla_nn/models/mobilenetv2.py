@@ -26,7 +26,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..nn.module import check_dtype
-from ._common import _inference_on_arrays
+from ._common import _inference_on_arrays, _no_weights
 
 __all__ = ["Conv2dNormActivation", "InvertedResidual", "MobileNetV2", "mobilenet_v2"]
 
@@ -153,7 +153,7 @@ class MobileNetV2(nn.Module):
 
 
 def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, *, in_channels: int = 3, dropout: float = 0.2,
-                 dtype: Any = np.float32, rng: Any = None) -> MobileNetV2:
+                 dtype: Any = np.float32, rng: Any = None, weights: None = None) -> MobileNetV2:
     """MobileNetV2, torchvision's ``mobilenet_v2()`` with the defaults (``width_mult`` scales every stage).
 
     Examples:
@@ -166,4 +166,5 @@ def mobilenet_v2(num_classes: int = 1000, width_mult: float = 1.0, *, in_channel
         >>> len(state), state["features.1.conv.0.0.weight"].shape, state["classifier.1.weight"].shape
         (314, (32, 1, 3, 3), (1000, 1280))
     """
+    _no_weights(weights)
     return MobileNetV2(num_classes, width_mult, dropout=dropout, in_channels=in_channels, dtype=dtype, rng=rng)

@@ -26,7 +26,7 @@ import numpy as np
 from .. import functional as F
 from .. import nn
 from ..nn.module import check_dtype
-from ._common import _inference_on_arrays
+from ._common import _inference_on_arrays, _no_weights
 
 __all__ = ["ResNet", "BasicBlock", "Bottleneck", "resnet18", "resnet34", "resnet50"]
 
@@ -187,7 +187,7 @@ def _resnet(block: Any, layers: list[int], num_classes: int, **kwargs: Any) -> R
 
 
 def resnet18(num_classes: int = 1000, *, in_channels: int = 3, width: int = 64, dtype: Any = np.float32,
-             rng: Any = None, zero_init_residual: bool = False) -> ResNet:
+             rng: Any = None, zero_init_residual: bool = False, weights: None = None) -> ResNet:
     """ResNet-18 (``BasicBlock``, ``[2, 2, 2, 2]``), torchvision's ``resnet18()`` with the defaults.
 
     Examples:
@@ -200,19 +200,22 @@ def resnet18(num_classes: int = 1000, *, in_channels: int = 3, width: int = 64, 
         >>> len(keys), keys[:3], keys[-3:]
         (122, ['conv1.weight', 'bn1.weight', 'bn1.bias'], ['layer4.1.bn2.num_batches_tracked', 'fc.weight', 'fc.bias'])
     """
+    _no_weights(weights)
     return _resnet(BasicBlock, [2, 2, 2, 2], num_classes, in_channels=in_channels, width=width, dtype=dtype,
                    rng=rng, zero_init_residual=zero_init_residual)
 
 
 def resnet34(num_classes: int = 1000, *, in_channels: int = 3, width: int = 64, dtype: Any = np.float32,
-             rng: Any = None, zero_init_residual: bool = False) -> ResNet:
+             rng: Any = None, zero_init_residual: bool = False, weights: None = None) -> ResNet:
     """ResNet-34 (``BasicBlock``, ``[3, 4, 6, 3]``), torchvision's ``resnet34()`` with the defaults."""
+    _no_weights(weights)
     return _resnet(BasicBlock, [3, 4, 6, 3], num_classes, in_channels=in_channels, width=width, dtype=dtype,
                    rng=rng, zero_init_residual=zero_init_residual)
 
 
 def resnet50(num_classes: int = 1000, *, in_channels: int = 3, width: int = 64, dtype: Any = np.float32,
-             rng: Any = None, zero_init_residual: bool = False) -> ResNet:
+             rng: Any = None, zero_init_residual: bool = False, weights: None = None) -> ResNet:
     """ResNet-50 (``Bottleneck``, ``[3, 4, 6, 3]``), torchvision's ``resnet50()`` with the defaults."""
+    _no_weights(weights)
     return _resnet(Bottleneck, [3, 4, 6, 3], num_classes, in_channels=in_channels, width=width, dtype=dtype,
                    rng=rng, zero_init_residual=zero_init_residual)
