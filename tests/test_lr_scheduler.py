@@ -148,3 +148,21 @@ def test_bad_arguments(make, exc, word):
     with pytest.raises(exc) as info:
         make()
     assert word in str(info.value)
+
+
+def test_state_dict_through_json():
+    """A state dict written as JSON (string keys, lists for tuples) loads back to the same schedule."""
+    import json
+
+    opt, topt = _optimizers("SGD")
+    scheduler = lr_scheduler.MultiStepLR(opt, milestones=[3, 6, 6])
+    tscheduler = torch.optim.lr_scheduler.MultiStepLR(topt, milestones=[3, 6, 6])
+    _advance(scheduler, tscheduler, opt, topt, 2)
+    saved_opt = json.loads(json.dumps({**opt.state_dict(), "state": {}}))
+    saved = json.loads(json.dumps({**scheduler.state_dict(), "milestones": dict(scheduler.milestones)}))
+    fresh, _ = _optimizers("SGD")
+    resumed = lr_scheduler.MultiStepLR(fresh, milestones=[1])
+    fresh.load_state_dict(saved_opt)
+    resumed.load_state_dict(saved)
+    assert resumed.milestones == scheduler.milestones
+    _advance(resumed, tscheduler, fresh, topt, 8)

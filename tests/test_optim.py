@@ -323,3 +323,40 @@ def test_state_is_keyed_by_identity():
     opt.step()
     assert len(opt.state) == 2 and a in opt.state and list(opt.state) == [a, b]
     np.testing.assert_array_equal(opt.state[b]["momentum_buffer"], [2.0, 2.0])
+
+
+def test_tensor_leaves_and_the_tape():
+    """A plain Tensor leaf that requires grad is optimized like a Parameter; gradients from loss.backward()."""
+    import vanilla_nn as vn
+
+    start = np.array([1.0, -2.0, 3.0])
+    ours = vn.tensor(start.copy(), requires_grad=True)
+    theirs = torch.tensor(start.copy(), requires_grad=True)
+    opt = optim.Adam([ours], lr=0.1, amsgrad=True)
+    topt = torch.optim.Adam([theirs], lr=0.1, amsgrad=True, foreach=False)
+    for _ in range(4):
+        opt.zero_grad()
+        topt.zero_grad()
+        ((ours * ours).sum()).backward()
+        ((theirs * theirs).sum()).backward()
+        opt.step()
+        topt.step()
+    np.testing.assert_allclose(ours.data, theirs.detach().numpy(), rtol=1e-12)
+    with pytest.raises(TypeError, match="params"):
+        optim.SGD([vn.tensor(start)], lr=0.1)  # no requires_grad: not something to optimize
+
+
+def test_state_dict_through_json_string_indices():
+    import json
+
+    p, q = Parameter(np.zeros(2)), Parameter(np.zeros(2))
+    opt = optim.SGD([p], lr=0.1, momentum=0.9)
+    p.grad = np.ones(2)
+    opt.step()
+    saved = opt.state_dict()
+    text = json.dumps({"state": {i: {k: v.tolist() for k, v in s.items()} for i, s in saved["state"].items()},
+                       "param_groups": saved["param_groups"]})
+    other = optim.SGD([q], lr=0.5)
+    other.load_state_dict(json.loads(text))
+    np.testing.assert_array_equal(other.state[q]["momentum_buffer"], [1.0, 1.0])
+    assert other.param_groups[0]["momentum"] == 0.9

@@ -90,15 +90,24 @@ def _draw(order: list[Tensor], index: dict[int, int], labels: Mapping[int, str],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # ops one level below their deepest op input; a leaf just above its first consumer
     depth: dict[int, int] = {}
+    consumers: dict[int, list[Tensor]] = {}
     for t in order:
-        inputs = [] if t.grad_fn is None else [c for c in t.grad_fn.inputs if c is not None]
-        depth[id(t)] = 1 + max((depth[id(c)] for c in inputs), default=-1)
+        if t.grad_fn is None:
+            continue
+        inputs = [c for c in t.grad_fn.inputs if c is not None]
+        depth[id(t)] = 1 + max((depth[id(c)] for c in inputs if c.grad_fn is not None), default=0)
+        for c in inputs:
+            consumers.setdefault(id(c), []).append(t)
+    for t in order:
+        if t.grad_fn is None:
+            depth[id(t)] = min((depth[id(u)] for u in consumers.get(id(t), [])), default=1) - 1
     layers: dict[int, list[Tensor]] = {}
     for t in order:
         layers.setdefault(depth[id(t)], []).append(t)
     width = max(len(v) for v in layers.values())
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.6 * width), 1.1 * (len(layers) + 1)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 3.4 * width), 1.1 * (len(layers) + 1)))
     position = {}
     for level, items in layers.items():
         for k, t in enumerate(items):

@@ -5,7 +5,7 @@ gradient with respect to the input and accumulates parameter gradients into ``Pa
 """
 
 from . import init, utils
-from .activation import LeakyReLU, ReLU, Sigmoid, Tanh
+from .activation import GELU, Hardswish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
 from .init import manual_seed
@@ -21,6 +21,7 @@ __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
+    "ReLU6", "Hardswish", "SiLU", "GELU",
     "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
     "load", "save",
 ]

@@ -109,7 +109,7 @@ class _ConvNd(_ConvBase):
         # the saved state keeps the padded channels-last input (and the im2col matrix when it fits the
         # workspace cap), so backward neither pads again nor rebuilds the windows
         if isinstance(input, Tensor):  # on the tape: the functional op records itself and keeps its state
-            return F.conv_nd(input, self.weight, self.bias, *self._args())
+            return getattr(F, f"conv{self.ndim}d")(input, self.weight, self.bias, *self._args())
         output, saved = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
         self._save(saved)
         return output
@@ -182,7 +182,7 @@ class _ConvTransposeNd(_ConvBase):
     def forward(self, input: np.ndarray) -> np.ndarray:
         """``(N, C_in, *S)`` -> ``(N, C_out, *O)``, ``O = (S-1)*s - pads + d*(K-1) + output_padding + 1``."""
         if isinstance(input, Tensor):  # on the tape
-            return F.conv_transpose_nd(input, self.weight, self.bias, *self._args())
+            return getattr(F, f"conv_transpose{self.ndim}d")(input, self.weight, self.bias, *self._args())
         output = F.conv_transpose_nd(input, self.weight.data, self._bias_data(), *self._args())
         self._save((input, self.weight.data, self._bias_data()))
         return output

@@ -119,8 +119,9 @@ class LRScheduler:
             raise ValueError(f"state_dict has key(s) {unknown} that {type(self).__name__} does not have "
                              f"(it has {sorted(k for k in self.__dict__ if k != 'optimizer')})")
         for key, value in state_dict.items():
-            if key == "milestones":
-                value = Counter(value)
+            if key == "milestones":  # a Counter, a {milestone: count} dict (keys may be strings) or a list
+                items = value.items() if isinstance(value, Mapping) else Counter(value).items()
+                value = Counter({int(milestone): int(count) for milestone, count in items})
             elif isinstance(value, (list, tuple)) and key in ("base_lrs", "_last_lr"):
                 value = [float(v) for v in value]
             self.__dict__[key] = value

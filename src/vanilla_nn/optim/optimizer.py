@@ -231,6 +231,8 @@ class Optimizer:
             new_groups.append(new_group)
         new_state: list[tuple[Any, dict[str, Any]]] = []
         for index, values in saved_state.items():
+            if isinstance(index, str) and index.isdigit() and index not in param_of:
+                index = int(index)  # the state dict went through JSON, whose keys are strings
             if index not in param_of:
                 raise ValueError(f"state_dict['state'] has an entry for parameter {index!r}, which is in no "
                                  f"parameter group (indices {sorted(param_of)})")
