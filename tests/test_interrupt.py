@@ -162,3 +162,14 @@ def test_final_save_with_plots_interrupted_keeps_the_previous_epoch(data, tmp_pa
     assert cli.main([*args, "--resume", str(out)]) == 0
     assert "curves.png" in capsys.readouterr().out
     assert set(_io.check_manifest(out)["files"]) >= {"curves.png", "filters.png", "feature_maps.png"}
+
+
+def test_mobilenet_with_dropout_resumes_bit_identically(data, tmp_path):
+    """Batch-norm buffers and the dropout generator are part of the checkpoint."""
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    assert run_cli(*_train_args(data, reference, "--model", "mobilenet_v2")).returncode == 0
+    result = run_cli(*_train_args(data, out, "--model", "mobilenet_v2"), VANILLA_NN_FAULT_POINTS="step#7")
+    assert result.returncode == 130 and "holds epoch 1" in result.stderr
+    assert run_cli(*_train_args(data, out, "--model", "mobilenet_v2", "--resume", str(out))).returncode == 0
+    for name in COMPARED:
+        assert (out / name).read_bytes() == (reference / name).read_bytes(), name

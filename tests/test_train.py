@@ -128,3 +128,38 @@ def test_predict_bad_images(tmp_path, capsys, images, word):
     np.save(tmp_path / "x.npy", images)
     assert cli.main(["predict", "--weights", str(weights), "--images", str(tmp_path / "x.npy")]) == 1
     assert word in capsys.readouterr().err
+
+
+def test_lenet_trains_the_same_on_the_tape_and_on_the_explicit_path():
+    from vanilla_nn.commands.train import train_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 40)
+    runs = []
+    for tape in (True, False):
+        model = lenet(channels=(4, 8), hidden=16, rng=0)
+        history = train_model(model, x, y, x[:8], y[:8], epochs=2, batch_size=8, lr=1e-2, seed=0, tape=tape)
+        runs.append((model.state_dict(), history))
+    (tape_state, tape_history), (explicit_state, explicit_history) = runs
+    assert tape_history == explicit_history
+    for key, value in tape_state.items():
+        assert np.array_equal(value, explicit_state[key]), key
+    assert not np.array_equal(tape_state["0.weight"], lenet(channels=(4, 8), hidden=16, rng=0).state_dict()["0.weight"])
+
+
+@pytest.mark.parametrize("model", ["resnet18", "mobilenet_v2"])
+def test_train_another_model_then_predict_reads_it_back(tmp_path, capsys, model):
+    from run_helpers import tiny_mnist
+
+    data = tiny_mnist(tmp_path / "data")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", model, *data, "--epochs", "1", "--batch-size", "8", "--no-progress",
+                     "--no-plots", "--json", "--out", str(out)]) == 0
+    accuracy = _last_json(capsys)[0]["test_accuracy"]
+    from vanilla_nn.nn import serialization
+
+    assert "conv1.weight" in serialization.load(out / "model.npz") or "features.0.0.weight" in serialization.load(
+        out / "model.npz")
+    for weights in ("model.safetensors", "model.npz"):  # the name comes from the metadata, or the manifest beside
+        assert cli.main(["predict", "--weights", str(out / weights), *data, "--json", "--show", "0"]) == 0
+        assert _last_json(capsys)[0]["test_accuracy"] == accuracy

@@ -127,13 +127,14 @@ def model_config(name: str, in_channels: int, num_classes: int, image_size: tupl
 
 
 def build_model(name: str, config: dict[str, Any], seed: int) -> Any:
-    """Model ``name`` with ``config``, initialised from ``seed``."""
+    """Model ``name`` with ``config``, initialised from ``seed`` (the layers' global generator, which dropout
+    draws from, is reseeded too)."""
     from .. import models, nn
 
+    nn.init.manual_seed(seed)
     if name == "lenet":
         return models.lenet(**{**config, "image_size": tuple(config["image_size"])}, rng=np.random.default_rng(seed))
-    nn.init.manual_seed(seed)
-    return getattr(models, name)(**config)
+    return getattr(models, name)(**config, rng=np.random.default_rng(seed))
 
 
 # -- the training loop ----------------------------------------------------------------------------------------
