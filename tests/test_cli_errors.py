@@ -80,7 +80,7 @@ CASES = [
     # train: bad data and files
     (["train", "--dataset", "mnist", "--data-dir", "{tmp}/missing", "--out", "{tmp}/run"], 1, ["missing"]),
     (["train", "{tiny_data}", "--out", "{tmp}/run"], 1, ["2, 2", "lenet"]),
-    (["train", "{empty_data}", "--out", "{tmp}/run"], 1, ["test split has no images"]),
+    (["train", "{empty_data}", "--out", "{tmp}/run"], 1, ["empty_split", "t10k-images", "empty"]),
     (["train", "--resume", "{tmp}/nowhere", "--out", "{tmp}/run"], 1, ["nowhere", "no checkpoint"]),
     # predict
     (["predict", "--weights", "{tmp}/missing.npz"], 1, ["missing.npz"]),
@@ -107,6 +107,9 @@ CASES = [
     (["compare", "conv2d", "--seed", "-1"], 2, ["--seed"]),
     (["compare", "conv2d", "--tolerance", "nan"], 2, ["--tolerance"]),
     (["compare", "conv2d", "--groups", "2"], 2, ["--groups"]),
+    # convert
+    (["convert", "{tmp}/missing.pth", "{tmp}/out.safetensors"], 1, ["missing.pth"]),
+    (["convert", "{tmp}/missing.pth", "{tmp}/out.txt"], 2, [".safetensors"]),
     # verify
     (["verify", "--seed", "-1"], 2, ["--seed"]),
     (["verify", "--oracle", "caffe"], 2, ["--oracle"]),

@@ -19,7 +19,7 @@ from vanilla_nn._extras import MissingExtra
 COMMANDS: dict[str, str] = {
     "compare": "print an op's output and gradients next to PyTorch's or TensorFlow's",
     "verify": "check every op against PyTorch, TensorFlow and finite differences",
-    "train": "train a LeNet-style CNN on the digits (or MNIST) with NumPy alone",
+    "train": "train a CNN (LeNet, ResNet-18, MobileNetV2) on the digits or MNIST with NumPy alone; --resume continues",
     "predict": "classify images with weights from train (or PyTorch)",
     "convert": "turn a PyTorch checkpoint (.pth) into .safetensors, reading it with weights_only=True",
 }
@@ -85,6 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     except MissingExtra as error:  # an optional dependency is missing: one line naming the extra
         _say(command, error)
         return 2
+    except SystemExit as exit_:  # a command's own `raise SystemExit("message")`: one line, exit 1
+        if isinstance(exit_.code, str):
+            print(" ".join(exit_.code.split()), file=sys.stderr)
+            return 1
+        raise
     except KeyboardInterrupt:
         _say(command, "interrupted (Ctrl-C)")
         return 130

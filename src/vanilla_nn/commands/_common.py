@@ -120,7 +120,7 @@ def load_dataset(args: argparse.Namespace) -> Any:
     try:
         split = data.load_mnist(args.data_dir, kind=kind)
     except (OSError, ValueError, EOFError) as error:
-        raise InputError(f"cannot load {args.dataset} from {args.data_dir}: {error}") from error
+        raise InputError(f"cannot load {args.dataset}: {error}") from None
     for part, images in (("train", split.x_train), ("test", split.x_test)):
         if len(images) == 0:
             raise InputError(f"cannot use {args.dataset} from {args.data_dir}: the {part} split has no images")
