@@ -77,6 +77,7 @@ CASES = [
     (["train", "--out", "{file}"], 2, ["--out", "is a file"]),
     (["train", "--out", "{file}/sub/run"], 2, ["--out", "a_file is a file"]),
     (["train", "--out", "{tmp}/run_with_dir"], 2, ["model.npz is a directory"]),
+    (["train", "--out", ""], 2, ["--out", "empty"]),
     # train: bad data and files
     (["train", "--dataset", "mnist", "--data-dir", "{tmp}/missing", "--out", "{tmp}/run"], 1, ["missing"]),
     (["train", "{tiny_data}", "--out", "{tmp}/run"], 1, ["2, 2", "lenet"]),
@@ -275,3 +276,16 @@ def test_history_and_json_output_are_strict_json(capsys, tmp_path):
     result = json.loads(stdout.strip().splitlines()[-1], parse_constant=reject)
     assert result["epochs"] == 3
     json.loads((out / "manifest.json").read_text(), parse_constant=reject)
+
+
+def test_predict_refuses_weights_that_do_not_match_their_run_manifest(capsys, tmp_path):
+    out = tmp_path / "run"
+    data = tiny_mnist(tmp_path / "data")
+    assert _run(capsys, ["train", *data, *TINY_TRAIN, "--no-plots", "--out", out])[0] == 0
+    assert _run(capsys, ["predict", "--weights", out / "model.npz", *data])[0] == 0
+    other = lenet(image_size=8, rng=1).state_dict()  # a crash between renames: new weights, old manifest
+    serialization.save(other, out / "model.npz")
+    code, _, err = _run(capsys, ["predict", "--weights", out / "model.npz", *data])
+    assert code == 1 and "does not match" in err and "manifest.json" in err
+    (out / "manifest.json").unlink()  # weights outside a run directory are read as they are
+    assert _run(capsys, ["predict", "--weights", out / "model.npz", *data])[0] == 0

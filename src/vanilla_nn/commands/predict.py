@@ -96,6 +96,22 @@ def _saved_model(path: Path) -> tuple[str, dict[str, Any]] | None:
     return None
 
 
+def _check_against_manifest(path: Path) -> None:
+    """Weights from a `train` run directory must match what its manifest.json records for them (else a save
+    was cut short by a crash and the directory may mix two runs)."""
+    from .._io import MANIFEST, _sha256
+
+    manifest = path.parent / MANIFEST
+    try:
+        entry = json.loads(manifest.read_text(encoding="utf-8"))["files"][path.name]
+        recorded = (int(entry["bytes"]), str(entry["sha256"]))
+    except (OSError, ValueError, KeyError, TypeError):
+        return  # no manifest, or it does not list these weights: nothing to check against
+    if (path.stat().st_size, _sha256(path)) != recorded:
+        raise InputError(f"--weights {path}: does not match {manifest} (a save was cut short; the directory may "
+                         f"mix two runs)")
+
+
 class Weights:
     """Weights read from --weights, with the network they belong to."""
 
@@ -104,6 +120,7 @@ class Weights:
         from ..nn import serialization
 
         self.path = path
+        _check_against_manifest(path)
         try:
             self.state = serialization.load(path)
         except (OSError, ValueError, EOFError) as error:

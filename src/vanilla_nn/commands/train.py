@@ -79,6 +79,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def check_out(out: Path) -> None:
     """Create ``out`` if needed and prove it writable; a misuse is a :class:`UsageError`."""
+    if not str(out).strip():
+        raise UsageError("--out must name a directory, got an empty string")
     if out.exists() and not out.is_dir():
         raise UsageError(f"--out {out} is a file, not a directory")
     ancestor = out
@@ -423,6 +425,9 @@ def _setup(args: argparse.Namespace, out: Path) -> tuple[Run, Any, int]:
 def run(args: argparse.Namespace) -> int:
     check_dataset_arguments(args)
     _check_model_available(args.model)
+    for flag, value in (("--out", args.out), ("--resume", args.resume)):
+        if value is not None and not value.strip():
+            raise UsageError(f"{flag} must name a directory, got an empty string")
     out = Path(args.out)
     check_out(out)
     start = time.perf_counter()
