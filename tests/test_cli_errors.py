@@ -259,7 +259,7 @@ def test_nan_images_are_a_divergence_at_the_first_step(capsys, tmp_path, monkeyp
     out = tmp_path / "run"
     code, _, err = _run(capsys, ["train", *tiny_mnist(tmp_path / "data"), *TINY_TRAIN, "--out", out])
     assert code == 1 and "diverged in epoch 1, step 1: the loss is nan" in err
-    assert "nothing was written" in err and list(out.iterdir()) == []
+    assert "nothing was written" in err and [p.name for p in out.iterdir()] == [".vanilla-nn-train.lock"]
 
 
 def test_history_and_json_output_are_strict_json(capsys, tmp_path):
@@ -289,3 +289,19 @@ def test_predict_refuses_weights_that_do_not_match_their_run_manifest(capsys, tm
     assert code == 1 and "does not match" in err and "manifest.json" in err
     (out / "manifest.json").unlink()  # weights outside a run directory are read as they are
     assert _run(capsys, ["predict", "--weights", out / "model.npz", *data])[0] == 0
+
+
+def test_a_second_train_into_the_same_out_is_refused_and_stale_temporaries_are_removed(capsys, tmp_path):
+    import fcntl
+
+    out = tmp_path / "run"
+    out.mkdir()
+    stale = out / ".model.npz.abcd1234.tmp.npz"  # left by a killed run
+    stale.write_bytes(b"half a file")
+    with open(out / ".vanilla-nn-train.lock", "a+") as other:  # another run holds the directory
+        fcntl.flock(other.fileno(), fcntl.LOCK_EX)
+        code, _, err = _run(capsys, ["train", "--out", out])
+        assert code == 1 and "another vanilla-nn train is writing there" in err
+        assert stale.exists()
+    code, _, _ = _run(capsys, ["train", *tiny_mnist(tmp_path / "data"), *TINY_TRAIN, "--no-plots", "--out", out])
+    assert code == 0 and not stale.exists()

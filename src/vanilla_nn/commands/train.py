@@ -6,7 +6,7 @@ checkpoint.safetensors (weights, optimizer, scheduler and RNG state: --resume co
 history.json (loss and accuracy per epoch); after the last epoch also curves.png, filters.png and
 feature_maps.png. Ctrl-C keeps the last completed epoch; `--resume DIR` with the same arguments then ends
 bit-identical to an uninterrupted run. A non-finite loss or weight stops the run (exit 1) and leaves --out as
-the last good epoch wrote it.
+the last good epoch wrote it. One run at a time writes into a directory (a lock file, .vanilla-nn-train.lock).
 """
 
 from __future__ import annotations
@@ -100,6 +100,31 @@ def check_out(out: Path) -> None:
             pass
     except OSError as error:
         raise UsageError(f"--out {out}: not writable ({error.strerror or error})") from None
+
+
+LOCK = ".vanilla-nn-train.lock"
+
+
+def lock_out(out: Path) -> Any:
+    """Hold an exclusive lock on ``out`` for this process (released when it exits), so two runs never write
+    into one directory at once; then remove temporary files that a killed run left there. Returns the open
+    lock file (keep it referenced). Where ``fcntl`` is missing (Windows) nothing is locked or cleaned."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    handle = open(out / LOCK, "a+")  # noqa: SIM115 - held open for the whole run
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.close()
+        raise CommandError(f"--out {out}: another vanilla-nn train is writing there; wait for it or choose "
+                           f"another --out") from None
+    for name in (*RUN_FILES, "manifest.json"):
+        for stale in out.glob(f".{name}.*.tmp*"):
+            with contextlib.suppress(OSError):
+                stale.unlink()
+    return handle
 
 
 def _check_model_available(name: str) -> None:
@@ -430,6 +455,7 @@ def run(args: argparse.Namespace) -> int:
             raise UsageError(f"{flag} must name a directory, got an empty string")
     out = Path(args.out)
     check_out(out)
+    lock = lock_out(out)  # noqa: F841 - held until the process exits
     start = time.perf_counter()
     train_run, split, first = _setup(args, out)
     sample = None if args.no_plots else (split.x_test[0], int(split.y_test[0]))
