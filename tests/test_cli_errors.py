@@ -16,9 +16,6 @@ from vanilla_nn import cli
 from vanilla_nn.models import lenet
 from vanilla_nn.nn import serialization
 
-pytest.importorskip("safetensors")
-pytest.importorskip("tqdm")
-
 
 def _run(capsys, argv):
     """``cli.main(argv)`` as the entry point runs it: (exit code, stdout, stderr)."""

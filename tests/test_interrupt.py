@@ -20,9 +20,6 @@ from vanilla_nn import _io
 from vanilla_nn.commands import _checkpoint
 from vanilla_nn.nn import serialization
 
-pytest.importorskip("safetensors")
-pytest.importorskip("tqdm")
-
 EPOCHS = 3
 STEPS = 4  # per epoch: 32 images in batches of 8
 COMPARED = ("model.npz", "model.safetensors", "checkpoint.safetensors", "history.json", "manifest.json")

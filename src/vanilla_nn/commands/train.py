@@ -217,6 +217,25 @@ def set_rng_states(batch_rng: np.random.Generator, model: Any, states: dict[str,
         modules[name].rng.bit_generator.state = state
 
 
+class _NoBar:
+    """Stands in for ``tqdm`` when no bar is drawn (so tqdm is needed only on a terminal)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        pass
+
+    def update(self, count: int) -> None:
+        pass
+
+    def set_postfix(self, **values: Any) -> None:
+        pass
+
+
 @dataclass
 class Run:
     """Everything one ``train`` invocation works with."""
@@ -243,9 +262,9 @@ def train_epoch(run: Run, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_te
     from ..data import batches
 
     args, model = run.args, run.model
-    tqdm = optional("tqdm").tqdm
     loss_fn = nn.CrossEntropyLoss()
     live_bar = progress and sys.stderr.isatty()  # a log file gets one line per epoch instead of a redrawn bar
+    tqdm = optional("tqdm").tqdm if live_bar else _NoBar
     model.train()
     total_loss, correct, seen = 0.0, 0, 0
     with tqdm(total=-(-len(x) // args.batch_size), desc=f"epoch {epoch}/{args.epochs}", file=sys.stderr,
