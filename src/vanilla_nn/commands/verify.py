@@ -15,7 +15,6 @@ nothing failed. With --json the last line of output is one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -281,5 +280,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{verdict}: {totals['checks']} checks, {totals['failed']} failed, {totals['skipped']} skipped "
           f"(not supported by the framework); worst oracle rel err: {worst}")
     if args.json:
-        print(json.dumps(totals))
+        from .._io import strict_json
+
+        print(strict_json(totals))  # strict JSON: a NaN error shows as null
     return 0 if totals["failed"] == 0 else 1
