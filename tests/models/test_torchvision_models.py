@@ -242,9 +242,7 @@ def test_five_sgd_momentum_steps_of_resnet18_match_torchvision(torchvision):
         _assert_close(param.data, their_params[key].detach().numpy(), 1e-9, key)
 
 
-@pytest.mark.parametrize("name", ["resnet18", pytest.param("mobilenet_v2", marks=pytest.mark.xfail(
-    reason="nn.ReLU6 from branch opsa still sets _cache itself instead of main's Module._save (no state under "
-           "no_grad); remove this mark when opsa adopts _save", strict=False))])
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v2"])
 def test_ndarray_path_is_inference_only(name):
     """An ndarray runs as inference: an ndarray out, no layer keeps state for a backward (there is none for
     a composite model), and training mode still updates the running statistics."""
