@@ -75,7 +75,7 @@ from .pool import (
     max_unpool3d,
     max_unpool3d_backward,
 )
-from .upsample import interpolate, interpolate_backward, upsample, upsample_backward
+from .resample import interpolate, interpolate_backward, upsample, upsample_backward
 from .windows import fold, fold_backward, unfold, unfold_backward
 from .workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 

@@ -125,6 +125,10 @@ class MaxPoolSaved:
     argmax: np.ndarray
     dtype: np.dtype
 
+    def input_indices(self) -> np.ndarray:
+        """PyTorch's ``return_indices``: the flat input position (C order over ``S``) of each maximum, int64."""
+        return _unbatched(_tap_to_input_index(self.argmax, self.spec), self.spec.batched)
+
 
 def _tap_to_input_index(index: np.ndarray, spec: PoolSpec) -> np.ndarray:
     """Flat input index (C order over ``S``) of each window's winning tap: PyTorch's ``return_indices``.
@@ -713,7 +717,7 @@ def _scatter_flat(values: np.ndarray, index: np.ndarray, spatial: tuple[int, ...
     """``(N, C, *spatial)`` zeros with ``values[n, c, ...]`` added at flat position ``index[n, c, ...]``."""
     rows = values.shape[0] * values.shape[1]
     plane = math.prod(spatial)
-    keys = (np.arange(rows)[:, None] * plane + index.reshape(rows, -1)).ravel()
+    keys = (np.arange(rows)[:, None] * plane + index.reshape(rows, math.prod(index.shape[2:]))).ravel()
     sums = np.bincount(keys, weights=values.reshape(-1).astype(np.float64), minlength=rows * plane)
     return sums.astype(dtype).reshape(values.shape[:2] + tuple(spatial))
 
@@ -728,6 +732,10 @@ class AdaptiveMaxPoolSaved:
     in_spatial: tuple[int, ...]
     batched: bool
     dtype: np.dtype
+
+    def input_indices(self) -> np.ndarray:
+        """PyTorch's ``return_indices``: the flat input position of each maximum, int64 (a copy)."""
+        return _unbatched(self.argmax, self.batched).copy()
 
 
 def _adaptive_max_setup(op: str, ndim: int, input: Any, output_size: Any, return_indices: Any):
@@ -929,7 +937,7 @@ def _max_unpool(op: str, ndim: int, input: Any, indices: Any, kernel_size: Any, 
     spec, x, index = _unpool_spec(op, ndim, input, indices, kernel_size, stride, padding, output_size)
     x, index = _batched(x, spec.batched), _batched(index, spec.batched)
     rows, plane = x.shape[0] * x.shape[1], math.prod(spec.out_spatial)
-    keys = (np.arange(rows)[:, None] * plane + index.reshape(rows, -1)).ravel()
+    keys = (np.arange(rows)[:, None] * plane + index.reshape(rows, math.prod(index.shape[2:]))).ravel()
     # a position named twice keeps the last value written, as PyTorch's loop does
     last = keys.size - 1 - np.unique(keys[::-1], return_index=True)[1]
     y = np.zeros(rows * plane, dtype=x.dtype)
@@ -943,8 +951,8 @@ def _max_unpool_backward(op: str, ndim: int, grad_output: Any, input: Any, indic
     gy = check_grad_output_shape(op, grad_output, x.shape[:-ndim] + spec.out_spatial)
     gy, index = _batched(gy, spec.batched), _batched(index, spec.batched)
     rows = gy.shape[0] * gy.shape[1]
-    flat = gy.astype(x.dtype, copy=False).reshape(rows, -1)
-    grad = np.take_along_axis(flat, index.reshape(rows, -1), axis=1)
+    flat = gy.astype(x.dtype, copy=False).reshape(rows, math.prod(spec.out_spatial))
+    grad = np.take_along_axis(flat, index.reshape(rows, math.prod(index.shape[2:])), axis=1)
     return (_unbatched(grad.reshape(index.shape), spec.batched),)
 
 
