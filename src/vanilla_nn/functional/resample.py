@@ -6,7 +6,10 @@ axis (the last dim first, as PyTorch's kernels nest them), so 1-d, 2-d and 3-d a
 
 ``nearest`` (any rank): ``y[o] = x[i(o)]`` with ``i(o) = min(floor(o * r), S - 1)``, computed in float32 as
 PyTorch does, where ``r = 1 / scale_factor`` when a scale factor was given (and not recomputed), else
-``S / O``; ``O == S`` and ``O == 2S`` are exact copies and ``o >> 1``.
+``S / O``. In 2-d, ``O == S`` and ``O == 2S`` are exact copies and ``o >> 1`` whatever the scale factor (PyTorch's
+2-d kernel); in 1-d and 3-d PyTorch's forward applies the formula there too (``S = 5, scale_factor = 1.05``
+gives cells ``0, 0, 1, 2, 3``), and so do we. PyTorch's backward takes the shortcuts in every rank, so in
+those 1-d/3-d cases its gradient is not the adjoint of its forward; ours is.
 
 ``linear`` / ``bilinear`` / ``trilinear`` (1-d / 2-d / 3-d): ``y[o] = (1 - l) x[i0] + l x[i1]`` with the
 source coordinate ``c = r * o`` (``align_corners=True``, ``r = (S - 1) / (O - 1)``) or
@@ -120,12 +123,16 @@ def _ratio(size: int, out: int, scale: float | None, dtype: Any) -> Any:
     return dtype(size) / dtype(out)
 
 
-def nearest_source(size: int, out: int, scale: float | None) -> np.ndarray:
-    """``(O,)`` source cell of each output cell, PyTorch's ``nearest`` rule (float32 arithmetic)."""
+def nearest_source(size: int, out: int, scale: float | None, shortcuts: bool = True) -> np.ndarray:
+    """``(O,)`` source cell of each output cell, PyTorch's ``nearest`` rule (float32 arithmetic).
+
+    ``shortcuts``: ``O == S`` copies and ``O == 2S`` takes ``o >> 1`` whatever the scale factor, as PyTorch's
+    2-d forward does; its 1-d and 3-d forwards apply the formula even there.
+    """
     o = np.arange(out)
-    if out == size:
+    if shortcuts and out == size:
         return o
-    if out == 2 * size:
+    if shortcuts and out == 2 * size:
         return o >> 1
     ratio = _ratio(size, out, scale, np.float32)
     return np.minimum(np.floor(o.astype(np.float32) * ratio).astype(np.int64), size - 1)
@@ -188,7 +195,7 @@ def _scatter_sum(g: np.ndarray, taps: list[tuple[np.ndarray, np.ndarray | None]]
 def _taps(spec: InterpolateSpec, axis: int, dtype: np.dtype) -> list[tuple[np.ndarray, np.ndarray | None]]:
     size, out, scale = spec.in_spatial[axis], spec.out_spatial[axis], spec.scales[axis]
     if spec.mode == "nearest":
-        return [(nearest_source(size, out, scale), None)]
+        return [(nearest_source(size, out, scale, shortcuts=len(spec.in_spatial) == 2), None)]
     i0, i1, w0, w1 = linear_source(size, out, scale, spec.align_corners, dtype)
     return [(i0, w0), (i1, w1)]
 
