@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..functional._args import check_bool
 from ..functional._dispatch import tape
 from ..functional.pool import (
     adaptive_max_pool_backward_saved,
@@ -53,7 +54,7 @@ class _MaxPoolNd(Module):
         self.stride = kernel_size if stride is None else stride
         self.padding = padding
         self.dilation = dilation
-        self.return_indices = return_indices
+        self.return_indices = check_bool(return_indices, "return_indices")
         self.ceil_mode = ceil_mode
 
     def _args(self) -> tuple:
@@ -141,10 +142,7 @@ class _AvgPoolNd(Module):
         return grad_input
 
     def extra_repr(self) -> str:
-        return (f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}, "
-                f"ceil_mode={self.ceil_mode}, count_include_pad={self.count_include_pad}"
-                + ("" if getattr(self, "divisor_override", None) is None
-                   else f", divisor_override={self.divisor_override}"))
+        return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"  # PyTorch's
 
 
 class AvgPool1d(_AvgPoolNd):
@@ -216,7 +214,7 @@ class _AdaptiveMaxPoolNd(Module):
     def __init__(self, output_size: Any, return_indices: bool = False) -> None:
         super().__init__()
         self.output_size = output_size
-        self.return_indices = return_indices
+        self.return_indices = check_bool(return_indices, "return_indices")
 
     def forward(self, input: Any) -> Any:
         """``(N, C, *S)`` -> ``(N, C, *output_size)``, or ``(output, indices)`` with ``return_indices``."""
