@@ -76,9 +76,10 @@ def test_interpolate_matches_torch(function, shape, options, dtype):
 def test_source_index_rule_over_many_sizes_and_scales(mode):
     """Sizes 1..12 x scale factors whose float32 reciprocals round either way: the picked cells and weights
     are PyTorch's (an arange input shows the index; linear modes show the weights too)."""
-    scales = [0.3, 0.5, 0.7, 1 / 3, 1.1, 1.5, 1.9, 2.5, 3.0, 2 / 3, 4.1]
+    # 0.85 at size 22: float32(1 / 0.85) picks cell 20 last, float32(1) / float32(0.85) would pick 19
+    scales = [0.3, 0.5, 0.7, 1 / 3, 1.1, 1.5, 1.9, 2.5, 3.0, 2 / 3, 4.1, 0.85]
     corners = [None] if mode == "nearest" else [False, True]
-    for size in range(1, 13):
+    for size in [*range(1, 13), 22]:
         x = np.arange(float(size)).reshape(1, 1, size)
         for scale in scales:
             if int(size * scale) < 1:
