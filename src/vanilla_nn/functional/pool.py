@@ -1,4 +1,5 @@
-"""Max, average and adaptive average pooling over any number of spatial dims, with hand-derived backward.
+"""Max, average, adaptive average/max pooling and max unpooling over any number of spatial dims, with
+hand-derived backward.
 
 Notation (per spatial dim): input ``(N, C, *S)`` (or unbatched ``(C, *S)``), kernel ``K``, stride ``s``
 (defaults to ``K``), symmetric padding ``p`` (at most ``K // 2``), dilation ``d``, output ``(N, C, *O)``.
@@ -25,7 +26,24 @@ Adaptive average pooling averages window ``o`` over ``[floor(o*S/O), ceil((o+1)*
 length, but the average is separable: one ``(O, S)`` averaging matrix per dim, applied along its axis;
 the backward applies the transposes.
 
-Everything loops over kernel taps at most, never over batch, channels or positions.
+Max pooling's ``return_indices`` are PyTorch's: the flat position (C order over ``S``) of each window's
+argmax in the input, per ``(n, c)``, int64. :func:`max_pool_forward_saving` keeps the argmax in a frozen
+:class:`MaxPoolSaved`, and :func:`max_pool_backward_saved` scatters to it without searching again (the
+layers' explicit path; the same scatter as ``max_pool{n}d_backward``, so equal to it exactly).
+
+Adaptive max pooling takes the max over the adaptive windows above, PyTorch's tie rule (first maximum in C
+order over the window, the last NaN wins); the max of a box is the max over each dim in turn, so each dim is
+reduced separately, carrying the winning positions. Its backward adds each ``gy`` at its argmax.
+
+Max unpooling is the scatter ``y[n, c].flat[indices[n, c, i]] = x[n, c, i]`` into zeros of PyTorch's output
+size ``(S - 1)*s + K - 2p`` (or ``output_size``, within ``s`` of it); its backward is the gather
+``grad_x[n, c, i] = gy[n, c].flat[indices[n, c, i]]``.
+
+Ops with a second output (``return_indices=True``) return ``(output, indices)``: only the first output is
+differentiable; ``*_backward`` takes the gradient of the output.
+
+Everything loops over kernel taps (or adaptive window lengths) at most, never over batch, channels or
+positions.
 """
 
 from __future__ import annotations
