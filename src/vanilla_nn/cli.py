@@ -19,6 +19,7 @@ COMMANDS: dict[str, str] = {
     "verify": "check every op against PyTorch, TensorFlow and finite differences",
     "train": "train a LeNet-style CNN on the digits (or MNIST) with NumPy alone",
     "predict": "classify images with weights from train (or PyTorch)",
+    "convert": "turn a PyTorch checkpoint (.pth) into .safetensors, reading it with weights_only=True",
 }
 
 

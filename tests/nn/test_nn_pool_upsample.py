@@ -63,7 +63,7 @@ def test_max_pool_and_unpool_layers_match_torch(ndim, dtype):
     t_pool = getattr(torch.nn, f"MaxPool{ndim}d")(3, stride=2, padding=1, return_indices=True)
     t_unpool = getattr(torch.nn, f"MaxUnpool{ndim}d")(3, stride=2, padding=1)
     y, indices = pool(x)
-    assert isinstance(pool._cache, MaxPoolSaved)  # the typed state: the argmax, not the input
+    assert isinstance(pool._cache.state, MaxPoolSaved)  # the typed state: the argmax, not the input
     z = unpool(y, indices, output_size=shape)
     tx = torch.tensor(np.array(x), requires_grad=True)
     ty, t_indices = t_pool(tx)
@@ -86,7 +86,7 @@ def test_adaptive_max_pool_layer_returns_indices_and_keeps_its_argmax():
     ty, t_indices = torch.nn.AdaptiveMaxPool2d((3, 2), return_indices=True)(tx)
     assert_close(y, ty.detach().numpy())
     np.testing.assert_array_equal(indices, t_indices.numpy())
-    assert isinstance(layer._cache, AdaptiveMaxPoolSaved)
+    assert isinstance(layer._cache.state, AdaptiveMaxPoolSaved)
     indices[...] = 0  # the caller owns what it got: the kept argmax is unchanged
     gy = _input(y.shape, np.float64, seed=5)
     ty.backward(torch.from_numpy(gy))

@@ -3,12 +3,20 @@
 from .activation import (
     flatten,
     flatten_backward,
+    gelu,
+    gelu_backward,
+    hardswish,
+    hardswish_backward,
     leaky_relu,
     leaky_relu_backward,
     relu,
+    relu6,
+    relu6_backward,
     relu_backward,
     sigmoid,
     sigmoid_backward,
+    silu,
+    silu_backward,
     tanh,
     tanh_backward,
 )
@@ -101,6 +109,7 @@ __all__ = [
     "linear", "linear_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
     "tanh", "tanh_backward", "flatten", "flatten_backward",
+    "relu6", "relu6_backward", "hardswish", "hardswish_backward", "silu", "silu_backward", "gelu", "gelu_backward",
     # losses
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",

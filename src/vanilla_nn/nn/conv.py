@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from ..functional._args import PADDING_MODES, normalize_pads, ntuple
 from ..functional.conv import conv_backward_saved, conv_forward_saving
 from . import init
@@ -107,7 +108,10 @@ class _ConvNd(_ConvBase):
         """``(N, C_in, *S)`` or ``(C_in, *S)`` -> ``(N, C_out, *O)``; caches the input for backward."""
         # the saved state keeps the padded channels-last input (and the im2col matrix when it fits the
         # workspace cap), so backward neither pads again nor rebuilds the windows
-        output, self._cache = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
+        if isinstance(input, Tensor):  # on the tape: the functional op records itself and keeps its state
+            return getattr(F, f"conv{self.ndim}d")(input, self.weight, self.bias, *self._args())
+        output, saved = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
+        self._save(saved)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -185,7 +189,7 @@ class _ConvTransposeNd(_ConvBase):
         if output_size is None:
             return self.output_padding
         n = self.ndim
-        shape = tuple(np.shape(input))
+        shape = tuple(input.shape) if hasattr(input, "shape") else np.shape(input)
         if not isinstance(output_size, (tuple, list)) or not all(
                 isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in output_size):
             raise TypeError(f"output_size={output_size!r} must be a tuple of {n} ints (optionally preceded by "
@@ -217,8 +221,10 @@ class _ConvTransposeNd(_ConvBase):
         PyTorch does; a size no ``output_padding`` in ``[0, stride)`` reaches is a ``ValueError``.
         """
         args = (self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
+        if isinstance(input, Tensor):  # on the tape
+            return getattr(F, f"conv_transpose{self.ndim}d")(input, self.weight, self.bias, *args)
         output = F.conv_transpose_nd(input, self.weight.data, self._bias_data(), *args)
-        self._cache = (input, self.weight.data, self._bias_data(), args)
+        self._save((input, self.weight.data, self._bias_data(), args))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

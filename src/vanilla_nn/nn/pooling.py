@@ -6,8 +6,8 @@ Argument checking happens in the functional ops, on the first call.
 Called with an ndarray a layer runs the explicit path: ``forward`` keeps typed state (max pooling its argmax,
 :class:`~vanilla_nn.functional.pool.MaxPoolSaved`) and ``backward(grad_output)`` returns ``grad_input``.
 Called with a :class:`vanilla_nn.Tensor` it calls the functional op, which records its node on the tape, and
-keeps nothing. With ``return_indices=True`` the max-pooling layers return ``(output, indices)``; only the
-output is differentiable.
+keeps nothing (nor under ``no_grad()``). With ``return_indices=True`` the max-pooling layers return
+``(output, indices)``; only the output is differentiable.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from ..functional._args import check_bool
-from ..functional._dispatch import tape
 from ..functional.pool import (
     adaptive_max_pool_backward_saved,
     adaptive_max_pool_forward_saving,
@@ -35,8 +35,7 @@ __all__ = ["MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "Avg
 
 def on_tape(*arrays: Any) -> bool:
     """True when an argument is a Tensor of the autograd (the layer then calls the functional op only)."""
-    tensor_type = tape.tensor_type
-    return tensor_type is not None and any(isinstance(a, tensor_type) for a in arrays)
+    return any(isinstance(a, Tensor) for a in arrays)
 
 
 def _ntuple(value: Any, n: int) -> Any:
@@ -65,7 +64,7 @@ class _MaxPoolNd(Module):
         if on_tape(input):
             return getattr(F, f"max_pool{self.ndim}d")(input, *self._args(), self.return_indices)
         output, saved = max_pool_forward_saving(input, *self._args(), ndim=self.ndim)
-        self._cache = saved
+        self._save(saved)
         if self.return_indices:
             return output, saved.input_indices()
         return output
@@ -133,8 +132,7 @@ class _AvgPoolNd(Module):
 
     def forward(self, input: Any) -> Any:
         output = getattr(F, f"avg_pool{self.ndim}d")(input, *self._args())
-        if not on_tape(input):
-            self._cache = input
+        self._save(input)  # nothing kept on the tape (a Tensor input) or under no_grad()
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -177,8 +175,7 @@ class _AdaptiveAvgPoolNd(Module):
 
     def forward(self, input: Any) -> Any:
         output = getattr(F, f"adaptive_avg_pool{self.ndim}d")(input, self.output_size)
-        if not on_tape(input):
-            self._cache = input
+        self._save(input)  # nothing kept on the tape (a Tensor input) or under no_grad()
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -221,7 +218,7 @@ class _AdaptiveMaxPoolNd(Module):
         if on_tape(input):
             return getattr(F, f"adaptive_max_pool{self.ndim}d")(input, self.output_size, self.return_indices)
         output, saved = adaptive_max_pool_forward_saving(input, self.output_size, ndim=self.ndim)
-        self._cache = saved
+        self._save(saved)
         if self.return_indices:
             return output, saved.input_indices()
         return output
@@ -273,8 +270,7 @@ class _MaxUnpoolNd(Module):
         """Pooled values and their indices -> the unpooled ``(N, C, *O)`` (zeros elsewhere)."""
         args = (self.kernel_size, self.stride, self.padding, output_size)
         output = getattr(F, f"max_unpool{self.ndim}d")(input, indices, *args)
-        if not on_tape(input):
-            self._cache = (input, indices, args)
+        self._save((input, indices, args))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -9,7 +9,6 @@ import numpy as np
 
 from .. import functional as F
 from .module import Module
-from .pooling import on_tape
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
 
@@ -60,8 +59,7 @@ class Upsample(Module):
     def forward(self, input: Any) -> Any:
         """``(N, C, *S)`` -> ``(N, C, *O)``."""
         output = F.interpolate(input, *self._args())
-        if not on_tape(input):
-            self._cache = input
+        self._save(input)  # nothing kept on the tape (a Tensor input) or under no_grad()
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -101,6 +101,7 @@ OPS: dict[str, OpInfo] = {
     "linear": OpInfo("linear", _CONV_ARRAYS),
     **{name: OpInfo(name, ("input",)) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "flatten",
                                                     "softmax", "log_softmax")},
+    **{name: OpInfo(name, ("input",)) for name in ("relu6", "hardswish", "silu", "gelu")},
     "cross_entropy": OpInfo("cross_entropy", ("input", "target"), differentiable=("input",),
                             kinds={"target": "class_index"}),
     "mse_loss": OpInfo("mse_loss", ("input", "target")),
@@ -376,6 +377,9 @@ def _layer_cases() -> list[Case]:
         *(Case(op, (image,), {}, "default", quick=True) for op in ("relu", "sigmoid", "tanh")),
         Case("leaky_relu", (image,), {}, "default"),
         Case("leaky_relu", (image,), {"negative_slope": 0.25}, "slope", quick=True),
+        # inputs in [-1, 1): the kinks of relu6 at 6 and of hardswish at +-3 are in the unit tests
+        *(Case(op, (image,), {}, "default", quick=True) for op in ("relu6", "hardswish", "silu", "gelu")),
+        Case("gelu", (image,), {"approximate": "tanh"}, "tanh", quick=True),
         Case("flatten", (image,), {}, "default", quick=True),
         Case("flatten", (image,), {"start_dim": 0, "end_dim": 2}, "start-end"),
         Case("flatten", (image,), {"start_dim": -3, "end_dim": -2}, "negative-dims"),

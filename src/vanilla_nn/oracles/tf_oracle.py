@@ -42,6 +42,7 @@ is ``tf.nn.batch_normalization`` with ``tf.nn.moments`` (training) or the runnin
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -405,6 +406,24 @@ def leaky_relu(op: str, input: Any, negative_slope: float = 0.01) -> Any:
                              f"(negative_slope={negative_slope!r}: the LeakyRelu op stores alpha as a 32-bit "
                              f"float, so it computes with {float(np.float32(negative_slope))!r})")
     return tf.nn.leaky_relu(input, alpha=negative_slope)
+
+
+@register("relu6", "hardswish", "silu")
+def activation_nn(op: str, input: Any) -> Any:
+    """``tf.nn.relu6``, ``tf.nn.silu``; hard swish spelled with TensorFlow's ops as ``x * relu6(x + 3) / 6``."""
+    if op == "hardswish":
+        return input * tf.nn.relu6(input + 3.0) / 6.0
+    return {"relu6": tf.nn.relu6, "silu": tf.nn.silu}[op](input)
+
+
+@register("gelu")
+def gelu(op: str, input: Any, approximate: str = "none") -> Any:
+    """Spelled with ``tf.math.erfc``/``tanh`` and full-precision constants: ``tf.nn.gelu``'s float64 gradient
+    is off by ~1e-9 (rounded constants)."""
+    if approximate == "tanh":
+        inner = math.sqrt(2.0 / math.pi) * (input + 0.044715 * input * input * input)
+        return 0.5 * input * (1.0 + tf.math.tanh(inner))
+    return 0.5 * input * tf.math.erfc(-input * math.sqrt(0.5))
 
 
 @register("flatten")

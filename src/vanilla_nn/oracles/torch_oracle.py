@@ -265,6 +265,16 @@ def leaky_relu(op: str, input: Any, negative_slope: float = 0.01) -> Any:
     return tnf.leaky_relu(input, negative_slope)
 
 
+@register("relu6", "hardswish", "silu")
+def activation_nn(op: str, input: Any) -> Any:
+    return getattr(tnf, op)(input)
+
+
+@register("gelu")
+def gelu(op: str, input: Any, approximate: str = "none") -> Any:
+    return tnf.gelu(input, approximate=approximate)
+
+
 @register("flatten")
 def flatten(op: str, input: Any, start_dim: int = 1, end_dim: int = -1) -> Any:
     return torch.flatten(input, start_dim, end_dim)
