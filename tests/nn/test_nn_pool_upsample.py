@@ -168,3 +168,34 @@ BAD_LAYERS = [
 def test_bad_layer_arguments_are_named(make, error, name):
     with pytest.raises(error, match=name):
         make()
+
+
+# --- the same layers on the tape -------------------------------------------------------------------------------
+
+def test_layers_on_the_tape_match_torch_autograd():
+    """A Tensor through MaxPool2d(return_indices) -> MaxUnpool2d -> Upsample -> ConvTranspose2d(output_size)
+    -> AdaptiveMaxPool2d: gradients by loss.backward() equal torch.autograd's; the layers keep no state."""
+    import vanilla_nn as vn
+
+    x = _input((2, 2, 6, 5), np.float64)
+    conv = nn.ConvTranspose2d(2, 3, 3, stride=2, dtype=np.float64, rng=0)
+    t_conv = torch.nn.ConvTranspose2d(2, 3, 3, stride=2).double()
+    t_conv.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in conv.state_dict().items()})
+    pool, unpool = nn.MaxPool2d(2, return_indices=True), nn.MaxUnpool2d(2)
+    up, adaptive = nn.Upsample(scale_factor=1.5, mode="bilinear"), nn.AdaptiveMaxPool2d((3, 4))
+
+    tx = vn.tensor(x, requires_grad=True)
+    y, indices = pool(tx)
+    z = adaptive(conv(up(unpool(y, indices, output_size=x.shape)), output_size=(20, 15)))
+    (z * z).sum().backward()
+
+    rx = torch.tensor(x, requires_grad=True)
+    ry, r_indices = torch.nn.MaxPool2d(2, return_indices=True)(rx)
+    rz = torch.nn.MaxUnpool2d(2)(ry, r_indices, output_size=x.shape)
+    rz = torch.nn.AdaptiveMaxPool2d((3, 4))(t_conv(torch.nn.Upsample(scale_factor=1.5, mode="bilinear")(rz),
+                                                   output_size=(20, 15)))
+    (rz * rz).sum().backward()
+    assert_close(z.data, rz.detach().numpy(), name="output")
+    assert_close(tx.grad, rx.grad.numpy(), name="grad_input")
+    assert_close(conv.weight.grad, t_conv.weight.grad.numpy(), name="grad_weight")
+    assert all(layer.__dict__.get("_cache") is None for layer in (pool, unpool, up, conv, adaptive))
