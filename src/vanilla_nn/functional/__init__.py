@@ -38,7 +38,7 @@ from .conv import (
     conv_transpose_nd,
     conv_transpose_nd_backward,
 )
-from .dropout import dropout, dropout_backward, dropout_mask
+from .dropout import dropout, dropout2d, dropout2d_backward, dropout2d_mask_shape, dropout_backward, dropout_mask
 from .linear import linear, linear_backward
 from .loss import (
     cross_entropy,
@@ -50,7 +50,15 @@ from .loss import (
     softmax,
     softmax_backward,
 )
-from .norm import batch_norm, batch_norm_backward, batch_norm_running_stats
+from .norm import (
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_running_stats,
+    group_norm,
+    group_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 from .pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool1d_backward,
@@ -116,6 +124,8 @@ __all__ = [
     # normalisation, dropout
     "batch_norm", "batch_norm_backward", "batch_norm_running_stats",
     "dropout", "dropout_backward", "dropout_mask",
+    "group_norm", "group_norm_backward", "layer_norm", "layer_norm_backward",
+    "dropout2d", "dropout2d_backward", "dropout2d_mask_shape",
 ]
 
 # Every op of _dispatch.TAPE_GRADIENTS accepts Tensors (records a node calling its *_backward); pure otherwise.

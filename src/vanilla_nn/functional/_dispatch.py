@@ -48,6 +48,9 @@ TAPE_GRADIENTS: dict[str, tuple[str, ...]] = {
     "mse_loss": ("input", "target"),
     "batch_norm": ("input", "weight", "bias"),
     "dropout": ("input",),
+    "group_norm": ("input", "weight", "bias"),
+    "layer_norm": ("input", "weight", "bias"),
+    "dropout2d": ("input",),
 }
 
 

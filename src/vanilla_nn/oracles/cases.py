@@ -109,6 +109,11 @@ OPS: dict[str, OpInfo] = {
                          differentiable=("input", "weight", "bias"), kinds={"running_var": "positive"}),
     "dropout": OpInfo("dropout", ("input", "mask"), differentiable=("input",), kinds={"mask": "dropout_mask"},
                       keyword=("mask",)),
+    # weight and bias follow an option (num_groups, normalized_shape) in the signature: passed by keyword
+    "group_norm": OpInfo("group_norm", _CONV_ARRAYS, keyword=("weight", "bias")),
+    "layer_norm": OpInfo("layer_norm", _CONV_ARRAYS, keyword=("weight", "bias")),
+    "dropout2d": OpInfo("dropout2d", ("input", "mask"), differentiable=("input",), kinds={"mask": "dropout_mask"},
+                        keyword=("mask",)),
 }
 
 
@@ -421,6 +426,24 @@ def _layer_cases() -> list[Case]:
         Case("dropout", ((4, 6), None), {"p": 0.5, "training": False}, "eval", quick=True),
         Case("dropout", ((4, 6), None), {"p": 0.0, "training": True}, "train-p0"),
         Case("dropout", ((4, 6), (4, 6)), {"p": 0.3, "training": True}, "train-mask", quick=True),
+    ]
+    six = (6,)
+    cases += [
+        Case("group_norm", ((4, 6, 5, 3), six, six), {"num_groups": 3}, "affine", quick=True),
+        Case("group_norm", ((4, 6), six, six), {"num_groups": 2, "eps": 1e-3}, "2d-input"),
+        Case("group_norm", ((2, 6, 7), None, None), {"num_groups": 6}, "per-channel-no-affine"),
+        Case("group_norm", ((2, 6, 3, 2, 4), six, None), {"num_groups": 1}, "one-group-3d-weight-only"),
+        Case("group_norm", ((0, 6, 3), six, six), {"num_groups": 2}, "empty-batch"),
+        Case("layer_norm", ((4, 5, 6), six, six), {"normalized_shape": 6}, "last-dim", quick=True),
+        Case("layer_norm", ((2, 3, 5, 4), (5, 4), (5, 4)), {"normalized_shape": (5, 4), "eps": 1e-3}, "two-dims"),
+        Case("layer_norm", ((3, 7), None, None), {"normalized_shape": (7,)}, "no-affine"),
+        Case("layer_norm", ((2, 3, 4), (3, 4), None), {"normalized_shape": (3, 4)}, "weight-only"),
+        Case("layer_norm", ((0, 6), six, six), {"normalized_shape": 6}, "empty-batch"),
+        # dropout2d: as dropout, a given channel mask is checked by finite differences alone
+        Case("dropout2d", ((2, 3, 4, 5), None), {"p": 0.5, "training": False}, "eval", quick=True),
+        Case("dropout2d", ((2, 3, 4, 5), None), {"p": 0.0, "training": True}, "train-p0"),
+        Case("dropout2d", ((2, 3, 4, 5), (2, 3, 1, 1)), {"p": 0.4, "training": True}, "train-mask", quick=True),
+        Case("dropout2d", ((3, 4, 5), (3, 1, 1)), {"p": 0.4, "training": True}, "unbatched-mask"),
     ]
     return cases
 

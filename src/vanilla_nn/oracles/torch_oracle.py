@@ -317,6 +317,33 @@ def dropout(op: str, input: Any, mask: Any = None, p: float = 0.5, training: boo
     return tnf.dropout(input, p, training)
 
 
+@register("group_norm")
+def group_norm(op: str, input: Any, weight: Any = None, bias: Any = None, num_groups: int = 1,
+               eps: float = 1e-5) -> Any:
+    return tnf.group_norm(input, num_groups, weight, bias, eps)
+
+
+@register("layer_norm")
+def layer_norm(op: str, input: Any, weight: Any = None, bias: Any = None, normalized_shape: Any = (),
+               eps: float = 1e-5) -> Any:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return tnf.layer_norm(input, shape, weight, bias, eps)
+
+
+@register("dropout2d")
+def dropout2d(op: str, input: Any, mask: Any = None, p: float = 0.5, training: bool = True) -> Any:
+    """As :func:`dropout`: only evaluation and ``p = 0`` are deterministic."""
+    if training and mask is not None:
+        raise NotSupportedByOracle("not supported by PyTorch: dropout2d with a given mask (F.dropout2d draws "
+                                   "its own channel mask and takes none)")
+    if training and p > 0:
+        raise NotSupportedByOracle(f"not supported by PyTorch: dropout2d in training with p={p} and no mask "
+                                   f"(both sides would draw different random masks)")
+    with warnings.catch_warnings():  # 3-d input: PyTorch's warning about its (N, C, L) reading
+        warnings.simplefilter("ignore")
+        return tnf.dropout2d(input, p, training)
+
+
 _LAYERS = {
     "conv1d": "Conv1d", "conv2d": "Conv2d", "conv3d": "Conv3d",
     "conv_transpose1d": "ConvTranspose1d", "conv_transpose2d": "ConvTranspose2d",
