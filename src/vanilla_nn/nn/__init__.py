@@ -5,14 +5,14 @@ gradient with respect to the input and accumulates parameter gradients into ``Pa
 """
 
 from . import init, utils
-from .activation import GELU, Hardswish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Tanh
+from .activation import GELU, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
-from .dropout import Dropout
+from .dropout import Dropout, Dropout2d
 from .init import manual_seed
 from .linear import Flatten, Identity, Linear
 from .loss import CrossEntropyLoss, MSELoss
 from .module import IncompatibleKeys, Module, Parameter, Sequential
-from .norm import BatchNorm1d, BatchNorm2d
+from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
 from .pooling import (
     AdaptiveAvgPool1d,
     AdaptiveAvgPool2d,
@@ -43,4 +43,5 @@ __all__ = [
     "ReLU6", "Hardswish", "SiLU", "GELU",
     "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
     "load", "save",
+    "BatchNorm3d", "GroupNorm", "LayerNorm", "Dropout2d", "Softmax", "LogSoftmax",
 ]

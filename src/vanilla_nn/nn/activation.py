@@ -146,3 +146,75 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
+
+
+__all__ += ["Softmax", "LogSoftmax"]
+
+
+def _check_softmax_dim(layer: str, dim: object) -> None:
+    if dim is not None and (isinstance(dim, bool) or not isinstance(dim, (int, np.integer))):
+        raise TypeError(f"{layer}: dim={dim!r} must be an int or None")
+
+
+def _softmax_dim(dim: int | None, input: object) -> int:
+    """PyTorch's implicit dim when ``dim`` is None: 0 for a 0-d, 1-d or 3-d input, else 1."""
+    if dim is not None:
+        return dim
+    return 0 if np.ndim(input) in (0, 1, 3) else 1
+
+
+class Softmax(Module):
+    """``torch.nn.Softmax``: ``exp(x) / sum(exp(x))`` along ``dim`` (None: PyTorch's implicit choice, 0 for
+    0-d/1-d/3-d inputs, else 1; PyTorch's deprecation warning is not repeated).
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> nn.Softmax(dim=1)(np.log(np.array([[1.0, 3.0]])))
+        array([[0.25, 0.75]])
+    """
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        _check_softmax_dim("Softmax", dim)
+        self.dim = dim
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        dim = _softmax_dim(self.dim, input)
+        self._save((input, dim))
+        return F.softmax(input, dim)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input, dim = self._saved()
+        return F.softmax_backward(grad_output, input, dim)[0]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class LogSoftmax(Module):
+    """``torch.nn.LogSoftmax``: ``x - log(sum(exp(x)))`` along ``dim`` (None: as :class:`Softmax`).
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> np.exp(nn.LogSoftmax()(np.log(np.array([1.0, 3.0]))))   # 1-d: dim 0
+        array([0.25, 0.75])
+    """
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        _check_softmax_dim("LogSoftmax", dim)
+        self.dim = dim
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        dim = _softmax_dim(self.dim, input)
+        self._save((input, dim))
+        return F.log_softmax(input, dim)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input, dim = self._saved()
+        return F.log_softmax_backward(grad_output, input, dim)[0]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
