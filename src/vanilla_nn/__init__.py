@@ -5,6 +5,13 @@
 GradcheckReport``).
 """
 
+from importlib import metadata as _metadata
+
 from vanilla_nn.gradcheck import gradcheck
 
-__all__ = ["gradcheck"]
+try:  # one source of truth: the version pip installed from pyproject.toml
+    __version__: str = _metadata.version("vanilla-nn")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["__version__", "gradcheck"]
