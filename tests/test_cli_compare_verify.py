@@ -34,13 +34,28 @@ def test_help_lists_both_commands(capsys):
 @pytest.mark.parametrize("oracle, framework", [("torch", "PyTorch"), ("tensorflow", "TensorFlow")])
 def test_compare_matches(capsys, oracle, framework):
     code = cli.main(["compare", "conv2d", "--input-shape", "2,3,5,7", "--out-channels", "4", "--kernel-size",
-                     "3", "--stride", "2", "--seed", "123", "--oracle", oracle])
+                     "3", "--stride", "2", "--seed", "123", "--oracle", oracle, "--show-arrays"])
     out = capsys.readouterr().out
     assert code == 0
     for name in ("output", "grad_input", "grad_weight", "grad_bias"):
         assert f"=== {name}" in out
     assert out.count("vanilla_nn:") == 4 and out.count(f"{framework}:") == 4
     assert f"All 4 results agree with {framework}" in out
+
+
+def test_compare_default_is_a_summary_table(capsys):
+    # the demo's compare: a few lines, one row per result, no arrays
+    code = cli.main(["compare", "conv2d", "--input-shape", "2,3,5,7", "--out-channels", "4", "--kernel-size", "3",
+                     "--stride", "2", "--padding", "1", "--seed", "123"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert len(lines) <= 12, lines
+    assert not any(line.startswith(("===", "vanilla_nn:", "PyTorch:", "[[")) for line in lines)
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith(("output ", "grad_"))}
+    assert list(rows) == ["output", "grad_input", "grad_weight", "grad_bias"]
+    assert rows["output"][1:5] == ["(2,", "4,", "3,", "4)"] and rows["grad_bias"][1] == "(4,)"
+    assert all(float(row[-2]) < 1e-10 and row[-1] == "ok" for row in rows.values())
+    assert "--show-arrays" in lines[-1]
 
 
 def test_compare_uses_the_classic_procedure(capsys):
@@ -205,7 +220,7 @@ def test_verify_catches_cross_entropy_ignoring_label_smoothing(capsys, monkeypat
     ("linear", ["--input-shape", "2,3,5", "--out-features", "3", "--oracle", "tensorflow"]),
 ])
 def test_compare_pooling_and_linear(capsys, op, extra):
-    assert cli.main(["compare", op, *extra]) == 0
+    assert cli.main(["compare", op, *extra, "--show-arrays"]) == 0
     out = capsys.readouterr().out
     assert "=== output" in out and "=== grad_input" in out
     assert ("=== grad_weight" in out) == (op == "linear")
