@@ -121,7 +121,8 @@ def test_verify_json(capsys):
     out = capsys.readouterr().out
     totals = _json_line(out)
     assert code == 0
-    assert set(totals) == {"checks", "failed", "skipped", "oracles", "worst_rel_err"}
+    assert set(totals) == {"checks", "failed", "skipped", "oracles", "worst_rel_err", "tolerance"}
+    assert totals["tolerance"] == {"float64": 1e-10, "float32": 1e-5}
     assert totals["oracles"] == ["torch", "tensorflow"]
     assert totals["failed"] == 0
     assert totals["skipped"] > 0  # TensorFlow has no replicate padding and no fold
@@ -147,6 +148,31 @@ def test_verify_fails_on_a_broken_backward(capsys, monkeypatch):
     # every float64 oracle check fails (1e-6 > 1e-10); float32 (1e-5) and finite differences may not notice
     assert totals["failed"] >= len(select_cases(quick=True, ops=["conv2d"]))
     assert "grad_weight differs" in out
+
+
+def _summary_rows(out: str, op: str) -> dict[str, list[str]]:
+    """{against: cells} of the summary table's rows for ``op`` (rich's box characters or plain columns)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")] if "│" in line else line.split()
+        if cells and cells[0] == op:
+            rows[cells[1]] = cells
+    return rows
+
+
+def test_verify_table_has_a_tolerance_per_dtype(capsys, monkeypatch):
+    # off by 1e-6: fails float64 (1e-10) and passes float32 (1e-5); the table must say which and against what
+    monkeypatch.setattr(F, "conv2d_backward", _broken_conv2d_backward)
+    assert cli.main(["verify", "--quick", "--op", "conv2d", "--oracle", "torch"]) == 1
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "float64 worst" in line)
+    assert header.index("float64 worst") < header.index("float32 worst")
+    torch_row, fd_row = _summary_rows(out, "conv2d")["torch"], _summary_rows(out, "conv2d")["gradcheck"]
+    f64_worst, f64_tol, f32_worst, f32_tol = torch_row[-4:]
+    assert f64_worst.startswith("FAIL") and 5e-7 < float(f64_worst.split()[1]) < 2e-6 and f64_tol == "1e-10"
+    assert not f32_worst.startswith("FAIL") and float(f32_worst) < 1e-5 and f32_tol == "1e-5"
+    assert fd_row[-3] == "1e-6+1e-5|g|" and fd_row[-2:] == ["-", "-"]  # finite differences: float64 only
+    assert "float64 1.0e-06 (tolerance 1e-10), float32" in out.splitlines()[-1]
 
 
 def test_verify_missing_framework_is_one_line(capsys, monkeypatch):

@@ -6,8 +6,9 @@ default layer initialiser (torch.nn.Conv2d(...) after torch.manual_seed(seed); f
 defaults: GlorotUniform(seed) kernel, zero bias), cast to float64 and then to --dtype; run forward; draw the
 upstream gradient with np.random.random(output.shape); run backward. Prints one table row per result (output,
 grad_input, grad_weight, grad_bias): its shape and the max abs and relative difference between vanilla_nn and the
-framework (relative: max|diff| / max|framework|); --show-arrays prints each array from both first. Exit status 1 if any exceeds the tolerance
-(1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options or a feature the framework lacks.
+framework (relative: max|diff| / max|framework|); --show-arrays prints each array from both first. Exit
+status 1 if any exceeds the tolerance (1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options
+or a feature the framework lacks.
 
 Ops: the convolutions and transposed convolutions (1-d to 3-d), linear (weights from torch.nn.Linear(in, out)
 or keras.layers.Dense(out); --out-features, input (*, in_features)), unfold and fold, and max / avg /
