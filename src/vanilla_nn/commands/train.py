@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from ._common import add_dataset_arguments, load_dataset, optional, predict_logits
+from ._plots import save_plots
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -85,51 +86,6 @@ def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_
         history["train_accuracy"].append(correct / seen)
         history["test_accuracy"].append(test_accuracy)
     return history
-
-
-def _grid(count: int) -> tuple[int, int]:
-    cols = int(np.ceil(np.sqrt(count)))
-    return -(-count // cols), cols
-
-
-def _image_grid(plt: Any, images: list[np.ndarray], labels: list[str], title: str, path: Path, cmap: str) -> None:
-    rows, cols = _grid(len(images))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
-    for index, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if index < len(images):
-            ax.imshow(images[index], cmap="gray_r" if labels[index].startswith("input") else cmap)
-            ax.set_title(labels[index], fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-
-
-def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, sample_label: int,
-               out: Path) -> None:
-    """curves.png, filters.png and feature_maps.png (matplotlib, Agg backend)."""
-    matplotlib = optional("matplotlib")
-    matplotlib.use("Agg")
-    plt = optional("matplotlib.pyplot")
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, history["loss"], marker="o")
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
-    right.plot(epochs, history["train_accuracy"], marker="o", label="train")
-    right.plot(epochs, history["test_accuracy"], marker="o", label="test")
-    right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(out / "curves.png", dpi=100)
-    plt.close(fig)
-    filters = list(model[0].weight.data[:, 0])
-    _image_grid(plt, filters, [str(i) for i in range(len(filters))], "first-layer filters (input channel 0)",
-                out / "filters.png", "coolwarm")
-    model.eval()
-    maps = list(model[1](model[0](sample[None]))[0])
-    _image_grid(plt, [sample[0], *maps], [f"input (label {sample_label})"] + [str(i) for i in range(len(maps))],
-                "first-layer feature maps (after ReLU) of a test image", out / "feature_maps.png", "viridis")
 
 
 def run(args: argparse.Namespace) -> int:
