@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _site import build_site
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
@@ -206,12 +207,10 @@ def test_figure_script_writes_every_figure_the_pages_use(tmp_path) -> None:
         assert (tmp_path / name).stat().st_size > 5_000, f"{name} looks empty"
 
 
-def test_site_builds_strict(tmp_path) -> None:
+def test_site_builds_strict() -> None:
+    """The strict build, made once per session and shared with tests/test_site_links.py's crawl."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-                             "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "site" / "derivation" / "index.html").exists()
+    build = build_site()
+    assert build.returncode == 0, build.log
+    assert (build.site / "derivation.html").exists()
