@@ -42,13 +42,14 @@ test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest -q
 	$(BIN)/vanilla-nn verify --oracle all
 
-# The documentation site: regenerate the figures, then build with warnings as errors (offline) into site/.
+# The documentation site: regenerate the figures and the benchmark page (from benchmarks/results/), then build with warnings as errors (offline) into site/.
 $(VENV)/.installed-docs: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m pip install -e '.[docs]'
 	touch $@
 
 docs: $(VENV)/.installed-docs
 	$(BIN)/python docs/figures/make_figures.py
+	$(BIN)/python docs/figures/make_bench_page.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict
 	@echo "site built: open site/index.html"
 

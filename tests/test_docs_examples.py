@@ -257,11 +257,26 @@ def test_figure_script_writes_every_figure_the_pages_use(tmp_path) -> None:
         if path.exists():
             used |= set(re.findall(r"figures/([\w.-]+\.png)", path.read_text(encoding="utf-8")))
     assert used, "no page shows a figure"
+    used -= {"bench.png"}  # the benchmark chart is copied by make_bench_page.py (test_benchmark_page_is_the_latest_run)
     assert used <= written, f"pages show figures the script does not make: {sorted(used - written)}"
     committed = {p.name for p in FIGURES.glob("*.png")}
     assert used <= committed, f"figures not committed (run make docs): {sorted(used - committed)}"
     for name in written:
         assert (tmp_path / name).stat().st_size > 5_000, f"{name} looks empty"
+
+
+def test_benchmark_page_is_the_latest_run(tmp_path) -> None:
+    """docs/benchmarks.md and its chart are what make_bench_page.py makes from benchmarks/results/ now."""
+    result = subprocess.run([sys.executable, str(FIGURES / "make_bench_page.py"), "--docs", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    made = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    table = (ROOT / "benchmarks" / "results" / "bench.md").read_text(encoding="utf-8")
+    assert "| case |" in made and all(line in made for line in table.splitlines() if line.startswith("|"))
+    stale = "stale: run python docs/figures/make_bench_page.py (or make docs) and commit the result"
+    assert (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8") == made, f"docs/benchmarks.md is {stale}"
+    assert (FIGURES / "bench.png").read_bytes() == (tmp_path / "figures" / "bench.png").read_bytes(), \
+        f"docs/figures/bench.png is {stale}"
 
 
 def test_site_builds_strict() -> None:
