@@ -136,3 +136,38 @@ def test_parameter_is_a_leaf_tensor_whose_data_optimizers_update() -> None:
     SGD(layer.parameters(), lr=0.5).step()
     assert layer.weight.data is data or np.shares_memory(layer.weight.data, data)
     assert type(layer.weight.grad) is np.ndarray
+
+
+def test_model_forward_under_no_grad_keeps_no_state() -> None:
+    import tracemalloc
+
+    from vanilla_nn.models import lenet
+
+    x = np.random.default_rng(0).standard_normal((8, 2, 32, 32))
+    sequential = lenet(in_channels=2, image_size=32, dtype=np.float64, rng=0)   # runs on ndarrays too
+    model = ResidualCNN()
+    for net, data in ((model, vn.tensor(x)), (sequential, vn.tensor(x)), (sequential, x)):
+        net(data)  # warm up (lazy imports)
+        tracemalloc.start()
+        with vn.no_grad():
+            y = net(data)
+        kept, _ = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        assert kept < 0.25 * x.nbytes, (type(net).__name__, type(data).__name__, kept)   # the logits, no activations
+        assert all(m.__dict__.get("_cache") is None for m in net.modules())
+        del y
+    tracemalloc.start()
+    y = model(vn.tensor(x))
+    kept_with_grad, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    assert y.grad_fn is not None and kept_with_grad > 2 * x.nbytes   # the tape keeps what backward needs
+
+
+def test_graph_draws_a_png(tmp_path) -> None:
+    model = ResidualCNN()
+    loss = model(vn.tensor(np.ones((1, 2, 4, 4)))).sum()
+    text = vn.autograd.graph(loss, names=dict(model.named_parameters()), png=str(tmp_path / "g.png"))
+    data = (tmp_path / "g.png").read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+    assert "parameter shared.weight" in text and text.count("conv2d(") == 3
+    assert [p.name for p in tmp_path.iterdir()] == ["g.png"]      # no temporary file left behind

@@ -81,8 +81,6 @@ def graph(tensor: Tensor, names: Mapping[str, Any] | None = None, png: str | Non
 
 def _draw(order: list[Tensor], index: dict[int, int], labels: Mapping[int, str], path: str) -> None:
     """Boxes in layers by depth (longest path from a leaf), arrows from inputs to the op that uses them."""
-    import os
-    import tempfile
 
     from .._extras import import_optional
 
@@ -127,23 +125,11 @@ def _draw(order: list[Tensor], index: dict[int, int], labels: Mapping[int, str],
                 fontsize=8, bbox={"boxstyle": "round", "facecolor": colour, "edgecolor": "0.5"})
     ax.set_axis_off()
     ax.set_title("autograd graph: inputs (blue), parameters (green), ops (orange)", fontsize=9)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".png")
+    from .._io import atomic_open
+
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with atomic_open(path, "wb") as stream:  # a temporary file beside path, renamed into place
             fig.savefig(stream, format="png", dpi=110, bbox_inches="tight")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
     finally:
         plt.close(fig)
 
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

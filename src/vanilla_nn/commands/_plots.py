@@ -7,14 +7,11 @@
   ReLU, one channel per panel, on one shared colour scale with its colour bar.
 
 :func:`figures` builds the three figures (for tests and notebooks); :func:`save_plots` writes them, each
-through a temporary file in the target's directory renamed into place.
+through a temporary file in the target's directory renamed into place (``vanilla_nn._io``).
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -142,16 +139,12 @@ def figures(model: Any, history: dict[str, list[float]], sample: np.ndarray, sam
 
 
 def _savefig(fig: Any, path: Path) -> None:
-    """``fig.savefig(path)`` through a temporary file in the same directory, renamed into place."""
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
+    """``fig.savefig(path)`` through a temporary file in the same directory, renamed into place
+    (:func:`vanilla_nn._io.atomic_path`)."""
+    from .. import _io
+
+    with _io.atomic_path(path) as temp:
         fig.savefig(temp, dpi=100, format="png")
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
 
 
 def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, sample_label: int,
