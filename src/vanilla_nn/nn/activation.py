@@ -21,7 +21,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.relu(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -37,7 +37,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.leaky_relu(input, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -51,7 +51,7 @@ class Sigmoid(Module):
     """``1 / (1 + exp(-x))``."""
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.sigmoid(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -62,7 +62,7 @@ class Tanh(Module):
     """``tanh(x)``."""
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.tanh(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from ..functional._args import PADDING_MODES, ntuple
 from ..functional.conv import conv_backward_saved, conv_forward_saving
 from . import init
@@ -107,7 +108,10 @@ class _ConvNd(_ConvBase):
         """``(N, C_in, *S)`` or ``(C_in, *S)`` -> ``(N, C_out, *O)``; caches the input for backward."""
         # the saved state keeps the padded channels-last input (and the im2col matrix when it fits the
         # workspace cap), so backward neither pads again nor rebuilds the windows
-        output, self._cache = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
+        if isinstance(input, Tensor):  # on the tape: the functional op records itself and keeps its state
+            return F.conv_nd(input, self.weight, self.bias, *self._args())
+        output, saved = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
+        self._save(saved)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -177,8 +181,10 @@ class _ConvTransposeNd(_ConvBase):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         """``(N, C_in, *S)`` -> ``(N, C_out, *O)``, ``O = (S-1)*s - pads + d*(K-1) + output_padding + 1``."""
+        if isinstance(input, Tensor):  # on the tape
+            return F.conv_transpose_nd(input, self.weight, self.bias, *self._args())
         output = F.conv_transpose_nd(input, self.weight.data, self._bias_data(), *self._args())
-        self._cache = (input, self.weight.data, self._bias_data())
+        self._save((input, self.weight.data, self._bias_data()))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

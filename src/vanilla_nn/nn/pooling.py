@@ -36,7 +36,7 @@ class _MaxPoolNd(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         output = getattr(F, f"max_pool{self.ndim}d")(input, *self._args())
-        self._cache = input
+        self._save(input)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ class _AvgPoolNd(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         output = getattr(F, f"avg_pool{self.ndim}d")(input, *self._args())
-        self._cache = input
+        self._save(input)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -128,7 +128,7 @@ class AdaptiveAvgPool2d(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         output = F.adaptive_avg_pool2d(input, self.output_size)
-        self._cache = input
+        self._save(input)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
