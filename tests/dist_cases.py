@@ -22,10 +22,12 @@ from vanilla_nn.models import lenet
 SAMPLES, BATCH, EPOCHS, LR, MOMENTUM, SEED = 40, 11, 2, 0.05, 0.9, 7
 TOLERANCE = {"float64": 1e-9, "float32": 1e-4}
 
-# name -> (model kind, dtype, SyncBatchNorm)
-CASES: dict[str, tuple[str, str, bool]] = {
-    f"{kind}-{dtype}": (kind.replace("syncbn", "bn"), dtype, kind == "syncbn")
-    for kind in ("lenet", "bn", "syncbn") for dtype in ("float64", "float32")
+# name -> (model kind, dtype, SyncBatchNorm, on the tape): the data-parallel run on the explicit path
+# (layer.backward) or on the tape (loss.backward()); the references always take the explicit path
+CASES: dict[str, tuple[str, str, bool, bool]] = {
+    f"{kind}-{dtype}{'-tape' if tape else ''}": (kind.replace("syncbn", "bn"), dtype, kind == "syncbn", tape)
+    for kind in ("lenet", "bn", "syncbn") for dtype in ("float64", "float32") for tape in (False, True)
+    if not (tape and dtype == "float32")
 }
 
 
@@ -61,9 +63,10 @@ def _optimizer(model: nn.Module) -> optim.SGD:
 def train_data_parallel(case: str, model_seed: int = SEED) -> tuple[nn.Module, list[np.ndarray]]:
     """This rank's model after data-parallel training (rank 0's initial weights broadcast to all), and the
     indices this rank trained on, batch by batch."""
+    import vanilla_nn as vn
     from vanilla_nn import distributed
 
-    kind, dtype, sync = CASES[case]
+    kind, dtype, sync, tape = CASES[case]
     model = build_model(kind, dtype, model_seed)
     if sync:
         model = distributed.convert_sync_batchnorm(model)
@@ -76,9 +79,13 @@ def train_data_parallel(case: str, model_seed: int = SEED) -> tuple[nn.Module, l
         for batch in global_batches(epoch):
             mine = distributed.shard(batch)
             seen.append(mine)
-            loss_fn(model(x[mine]), y[mine])
+            scale = distributed.loss_scale(len(mine), len(batch))
             optimizer.zero_grad()
-            model.backward(loss_fn.backward() * distributed.loss_scale(len(mine), len(batch)))
+            if tape:
+                (loss_fn(model(vn.tensor(x[mine])), y[mine]) * scale).backward()
+            else:
+                loss_fn(model(x[mine]), y[mine])
+                model.backward(loss_fn.backward() * scale)
             distributed.all_reduce_gradients(model)
             optimizer.step()
     return model, seen
@@ -86,7 +93,7 @@ def train_data_parallel(case: str, model_seed: int = SEED) -> tuple[nn.Module, l
 
 def train_reference(case: str, world_size: int) -> nn.Module:
     """One process computing what ``world_size`` data-parallel ranks compute (see the module docstring)."""
-    kind, dtype, sync = CASES[case]
+    kind, dtype, sync, _ = CASES[case]
     model = build_model(kind, dtype)
     x, y = make_data(dtype)
     loss_fn = nn.CrossEntropyLoss()

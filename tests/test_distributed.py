@@ -84,7 +84,7 @@ def _relative(actual: np.ndarray, expected: np.ndarray) -> float:
 @needs_mpi
 @pytest.mark.parametrize("case", list(cases.CASES))
 def test_two_ranks_end_with_the_weights_of_one_process(equivalence, case):
-    kind, dtype, sync = cases.CASES[case]
+    kind, dtype, sync, _ = cases.CASES[case]
     reference = cases.train_reference(case, WORLD).state_dict()
     initial = cases.build_model(kind, dtype).state_dict()
     for key, expected in reference.items():
@@ -272,6 +272,33 @@ def test_sync_batch_norm_in_one_process_is_torch_batch_norm(dtype, shape):
     for name, ours, theirs in (("y", y, ty), ("gx", gx, tx.grad), ("gw", gw, tw.grad), ("gb", gb, tb.grad)):
         assert_close(ours, theirs.detach().numpy(), name=name)
     np.testing.assert_array_equal(x, x_copy)
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_sync_batch_norm_on_the_tape_in_one_process_is_torch_batch_norm(dtype):
+    torch = pytest.importorskip("torch")
+    import vanilla_nn as vn
+
+    rng = np.random.default_rng(3)
+    x = (rng.standard_normal((5, 3, 2, 2)) + 2).astype(dtype)
+    gy = rng.standard_normal(x.shape).astype(dtype)
+    bn = distributed.SyncBatchNorm(3, dtype=dtype)
+    bn.weight.data[...] = rng.standard_normal(3)
+    tx = vn.tensor(x, requires_grad=True)
+    out = bn(tx)
+    assert isinstance(out, vn.Tensor) and out.grad_fn is not None
+    (out * vn.tensor(gy)).sum().backward()
+    ref = torch.nn.BatchNorm2d(3).to(torch.float64 if dtype == "float64" else torch.float32)
+    with torch.no_grad():
+        ref.weight.copy_(torch.tensor(bn.weight.data))
+    rx = torch.tensor(x, requires_grad=True)
+    ry = ref(rx)
+    ry.backward(torch.tensor(gy))
+    assert_close(out.data, ry.detach().numpy(), name="output")
+    assert_close(tx.grad, rx.grad.numpy(), name="grad_input")
+    assert_close(bn.weight.grad, ref.weight.grad.numpy(), name="grad_weight")
+    assert_close(bn.bias.grad, ref.bias.grad.numpy(), name="grad_bias")
+    assert_close(bn.running_var, ref.running_var.numpy(), name="running_var")
 
 
 def test_convert_sync_batchnorm_keeps_parameters_buffers_and_keys():

@@ -39,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from ._extras import import_optional
+from .autograd.tensor import Tensor
+from .functional import _dispatch
 from .functional._args import as_float_array, check_bool, check_grad_output_shape, result_dtype
 from .functional.norm import batch_norm, batch_norm_backward
 from .nn.module import Module
@@ -483,15 +485,31 @@ def _sync_args(op: str, input: Any, running_mean: Any, running_var: Any, weight:
     return x, arrays, training, float(eps), result_dtype(x, *arrays)
 
 
+def _data(value: Any) -> Any:
+    return value.data if isinstance(value, Tensor) else value
+
+
 def sync_batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
-                    training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> np.ndarray:
+                    training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Any:
     """:func:`vanilla_nn.functional.batch_norm` whose training statistics are those of the global batch (all
     ranks' inputs together); evaluation uses the running statistics, as ``batch_norm``. Arguments, dtypes and
     errors as ``batch_norm``; in one process the two agree to rounding.
 
         training:  mean = sum_ranks sum x / M,  var = sum_ranks sum x^2 / M - mean^2   (M values per channel)
                    y = w * (x - mean) / sqrt(var + eps) + b
+
+    Given a Tensor argument it returns a Tensor on the tape whose node calls :func:`sync_batch_norm_backward`
+    (input, weight and bias differentiable), as every op of :mod:`vanilla_nn.functional` does.
     """
+    args = (input, running_mean, running_var, weight, bias, training, momentum, eps)
+    if any(isinstance(a, Tensor) for a in args):
+        return _dispatch.tape.record("sync_batch_norm", _sync_batch_norm, sync_batch_norm_backward,
+                                     ("input", "weight", "bias"), args, {})
+    return _sync_batch_norm(*args)
+
+
+def _sync_batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = None, bias: Any = None,
+                     training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> np.ndarray:
     x, (_, _, w, b), training, eps, dtype = _sync_args("sync_batch_norm", input, running_mean, running_var,
                                                        weight, bias, training, momentum, eps)
     if not training:
@@ -567,19 +585,25 @@ class SyncBatchNorm(_BatchNorm):
 
     input_ranks = (2, 3, 4, 5)
 
-    def forward(self, input: np.ndarray) -> np.ndarray:
+    def forward(self, input: Any) -> Any:
         self._check_input(input)
         if not (self.training or self.running_mean is None):
-            self.__dict__.pop("_cache", None)
-            return super().forward(input)
-        weight = None if self.weight is None else self.weight.data
-        bias = None if self.bias is None else self.bias.data
+            return super().forward(input)  # evaluation: the running statistics, no communication
+        on_tape = isinstance(input, Tensor)
+        weight = None if self.weight is None else (self.weight if on_tape else self.weight.data)
+        bias = None if self.bias is None else (self.bias if on_tape else self.bias.data)
         momentum = 0.0 if self.momentum is None else self.momentum
-        x, _, _, _, dtype = _sync_args(type(self).__name__, input, self.running_mean, self.running_var, weight,
-                                       bias, True, momentum, self.eps)
-        stats = sync_batch_norm_statistics(x, self.eps, dtype)
-        output = _sync_forward(x, weight, bias, stats, dtype)
-        self._cache = (x, weight, bias, stats, dtype)
+        x, _, _, _, dtype = _sync_args(type(self).__name__, input.data if on_tape else input, self.running_mean,
+                                       self.running_var, None if weight is None else np.asarray(_data(weight)),
+                                       None if bias is None else np.asarray(_data(bias)), True, momentum, self.eps)
+        if on_tape:  # the op records itself (its backward recomputes the statistics: a second all-reduce here)
+            output = sync_batch_norm(input, self.running_mean, self.running_var, weight, bias, True, momentum,
+                                     self.eps)
+            stats = sync_batch_norm_statistics(x, self.eps, dtype)
+        else:
+            stats = sync_batch_norm_statistics(x, self.eps, dtype)
+            output = _sync_forward(x, weight, bias, stats, dtype)
+            self._save((x, weight, bias, stats, dtype))
         if self.training and self.track_running_stats:
             self.num_batches_tracked = self.num_batches_tracked + 1
             if self.momentum is None:
@@ -594,15 +618,17 @@ class SyncBatchNorm(_BatchNorm):
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         cache = self._saved()
         if len(cache) == 2:  # evaluation: plain batch norm with the running statistics
-            return super().backward(grad_output)
-        x, weight, bias, stats, dtype = cache
-        gy = check_grad_output_shape(type(self).__name__, grad_output, x.shape)
-        grad_x, grad_w, grad_b = _sync_backward(gy, x, weight, bias, stats, dtype)
-        if grad_w is not None:
-            self.weight.accumulate_grad(grad_w)
-        if grad_b is not None:
-            self.bias.accumulate_grad(grad_b)
-        return grad_x
+            input, args = cache
+            grad_input, grad_weight, grad_bias = batch_norm_backward(grad_output, input, *args)
+        else:
+            x, weight, bias, stats, dtype = cache
+            gy = check_grad_output_shape(type(self).__name__, grad_output, x.shape)
+            grad_input, grad_weight, grad_bias = _sync_backward(gy, x, weight, bias, stats, dtype)
+        if grad_weight is not None:
+            self.weight.accumulate_grad(grad_weight)
+        if grad_bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        return grad_input
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module) -> Module:
