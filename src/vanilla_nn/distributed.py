@@ -62,9 +62,22 @@ _DEFAULT_BUCKET_BYTES = 1 << 24  # 16 MiB per all-reduce buffer: a LeNet or a Re
 class _State:
     comm: Any = None  # an mpi4py communicator once init() has run
     mpi: Any = None   # the mpi4py.MPI module
+    buffers: dict[tuple[str, int], np.ndarray] = {}  # all-reduce buffers, reused from step to step
 
 
 _state = _State()
+
+
+def _buffer(dtype: np.dtype, size: int) -> np.ndarray:
+    """A flat scratch buffer of ``size`` elements, the same one on every call with these arguments: MPI moves
+    a buffer it has seen before much faster (a fresh one costs page faults and registration each step)."""
+    key = (dtype.str, size)
+    buffer = _state.buffers.get(key)
+    if buffer is None:
+        if len(_state.buffers) > 64:  # a training loop uses a handful; anything else is not worth keeping
+            _state.buffers.clear()
+        buffer = _state.buffers[key] = np.empty(size, dtype=dtype)
+    return buffer
 
 
 def _import_mpi() -> Any:
@@ -203,7 +216,7 @@ def all_reduce_gradients(model: Any, bucket_bytes: int = _DEFAULT_BUCKET_BYTES) 
             members = [group[i] for i in bucket]
             total = sum(sizes[i] for i in bucket)
             # the gradients, then one has-a-gradient flag per parameter (summed: how many ranks had one)
-            buffer = np.empty(total + len(members), dtype=dtype)
+            buffer = _buffer(dtype, total + len(members))
             offset = 0
             for k, param in enumerate(members):
                 segment = buffer[offset:offset + param.data.size]
