@@ -5,7 +5,7 @@
 returns a Tensor whose node calls the op's own backward. The node's saved state is typed:
 
 - for the ops in :data:`SAVING`, the state the op's saving forward returns (the convolution's padded
-  input and im2col matrix, dropout's mask, ...), and the backward from that state;
+  input and im2col matrix, max pooling's argmax, dropout's mask), and the backward from that state;
 - for every other op, :class:`FunctionalCall`: the bound ndarray arguments, given back to
   ``<op>_backward(grad_output, *args, **kwargs)``, the function ``vanilla-nn verify`` proves.
 
@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..functional import _dispatch
+from ..functional import _dispatch, pool
 from ..functional.conv import conv_backward_saved, conv_forward_saving
 from ..functional.dropout import dropout, dropout_backward, dropout_mask
 from .engine import Node, is_grad_enabled
@@ -63,10 +63,40 @@ def _conv_saving(*args: Any, **kwargs: Any) -> tuple[np.ndarray, Any]:
     return conv_forward_saving(*args, **kwargs)
 
 
+def _max_pool_saving(ndim: int) -> Callable[..., tuple[Any, Any]]:
+    """Max pooling that keeps its argmax (the backward scatters to it instead of searching the windows)."""
+    forward = getattr(pool, f"max_pool{ndim}d")
+
+    def saving(input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, dilation: Any = 1,
+               ceil_mode: bool = False, return_indices: bool = False) -> tuple[Any, Any]:
+        output, saved = pool.max_pool_forward_saving(input, kernel_size, stride, padding, dilation, ceil_mode,
+                                                     ndim=ndim)
+        if return_indices:  # the flat indices are PyTorch's, a second output
+            output = forward(input, kernel_size, stride, padding, dilation, ceil_mode, return_indices=True)
+        return output, saved
+
+    return saving
+
+
+def _adaptive_max_pool_saving(ndim: int) -> Callable[..., tuple[Any, Any]]:
+    forward = getattr(pool, f"adaptive_max_pool{ndim}d")
+
+    def saving(input: Any, output_size: Any, return_indices: bool = False) -> tuple[Any, Any]:
+        output, saved = pool.adaptive_max_pool_forward_saving(input, output_size, ndim=ndim)
+        if return_indices:
+            output = forward(input, output_size, return_indices=True)
+        return output, saved
+
+    return saving
+
+
 # op name -> (forward returning (output, typed saved state), backward(grad_output, saved) -> gradients)
 SAVING: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     **{name: (_conv_saving, conv_backward_saved) for name in ("conv1d", "conv2d", "conv3d", "conv_nd")},
     "dropout": (_dropout_saving, _dropout_backward_saved),
+    **{f"max_pool{n}d": (_max_pool_saving(n), pool.max_pool_backward_saved) for n in (1, 2, 3)},
+    **{f"adaptive_max_pool{n}d": (_adaptive_max_pool_saving(n), pool.adaptive_max_pool_backward_saved)
+       for n in (1, 2, 3)},
 }
 
 _signatures: dict[Callable[..., Any], inspect.Signature] = {}

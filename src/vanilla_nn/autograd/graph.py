@@ -81,8 +81,6 @@ def graph(tensor: Tensor, names: Mapping[str, Any] | None = None, png: str | Non
 
 def _draw(order: list[Tensor], index: dict[int, int], labels: Mapping[int, str], path: str) -> None:
     """Boxes in layers by depth (longest path from a leaf), arrows from inputs to the op that uses them."""
-    import os
-    import tempfile
 
     from .._extras import import_optional
 
@@ -90,15 +88,24 @@ def _draw(order: list[Tensor], index: dict[int, int], labels: Mapping[int, str],
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    # ops one level below their deepest op input; a leaf just above its first consumer
     depth: dict[int, int] = {}
+    consumers: dict[int, list[Tensor]] = {}
     for t in order:
-        inputs = [] if t.grad_fn is None else [c for c in t.grad_fn.inputs if c is not None]
-        depth[id(t)] = 1 + max((depth[id(c)] for c in inputs), default=-1)
+        if t.grad_fn is None:
+            continue
+        inputs = [c for c in t.grad_fn.inputs if c is not None]
+        depth[id(t)] = 1 + max((depth[id(c)] for c in inputs if c.grad_fn is not None), default=0)
+        for c in inputs:
+            consumers.setdefault(id(c), []).append(t)
+    for t in order:
+        if t.grad_fn is None:
+            depth[id(t)] = min((depth[id(u)] for u in consumers.get(id(t), [])), default=1) - 1
     layers: dict[int, list[Tensor]] = {}
     for t in order:
         layers.setdefault(depth[id(t)], []).append(t)
     width = max(len(v) for v in layers.values())
-    fig, ax = plt.subplots(figsize=(max(6.0, 2.6 * width), 1.1 * (len(layers) + 1)))
+    fig, ax = plt.subplots(figsize=(max(6.0, 3.4 * width), 1.1 * (len(layers) + 1)))
     position = {}
     for level, items in layers.items():
         for k, t in enumerate(items):
@@ -118,23 +125,11 @@ def _draw(order: list[Tensor], index: dict[int, int], labels: Mapping[int, str],
                 fontsize=8, bbox={"boxstyle": "round", "facecolor": colour, "edgecolor": "0.5"})
     ax.set_axis_off()
     ax.set_title("autograd graph: inputs (blue), parameters (green), ops (orange)", fontsize=9)
-    directory = os.path.dirname(os.path.abspath(path))
-    handle, tmp = tempfile.mkstemp(dir=directory, prefix=".graph-", suffix=".png")
+    from .._io import atomic_open
+
     try:
-        with os.fdopen(handle, "wb") as stream:
+        with atomic_open(path, "wb") as stream:  # a temporary file beside path, renamed into place
             fig.savefig(stream, format="png", dpi=110, bbox_inches="tight")
-        os.chmod(tmp, 0o666 & ~_umask())
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
     finally:
         plt.close(fig)
 
-
-def _umask() -> int:
-    import os
-
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask

@@ -488,7 +488,8 @@ class Tensor:
         """Values limited to ``[min, max]``; the gradient passes where ``min <= x <= max`` (as ``torch.clamp``)."""
         if min is None and max is None:
             raise ValueError("clip() needs min or max")
-        low, high = _operand(min), _operand(max)
+        low = None if min is None else _data(_operand(min))
+        high = None if max is None else _data(_operand(max))
         y = np.clip(self.data, low, high)
         return _record("clip", y, (self,), UnarySaved(self, self.data, extra=(low, high)), _clip_backward)
 

@@ -93,6 +93,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning {name!r}")
+        if name == "_cache":  # a layer's explicit-path state: kept (and guarded) by _save
+            self._save(value)
+            return
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
             self.__dict__.pop(name, None)
@@ -293,6 +296,9 @@ class Module:
     def _save(self, state: Any) -> None:
         """Keep what this call's explicit ``backward`` needs. Nothing is kept under ``no_grad()``, nor for a
         call on the tape (a Tensor input: there the functional op keeps its own state in its node)."""
+        if state is None:
+            object.__setattr__(self, "_cache", None)
+            return
         first = state[0] if isinstance(state, tuple) and state else state
         previous = self.__dict__.get("_cache")
         discarded = previous is not None and previous.backward_calls == 0
