@@ -12,9 +12,13 @@ from typing import Any
 
 import numpy as np
 
-from .. import functional as F
 from ..functional._args import PADDING_MODES, ntuple
-from ..functional.conv import conv_backward_saved, conv_forward_saving
+from ..functional.conv import (
+    conv_backward_saved,
+    conv_forward_saving,
+    conv_transpose_backward_saved,
+    conv_transpose_forward_saving,
+)
 from . import init
 from .module import Module, Parameter, check_dtype
 
@@ -177,14 +181,12 @@ class _ConvTransposeNd(_ConvBase):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         """``(N, C_in, *S)`` -> ``(N, C_out, *O)``, ``O = (S-1)*s - pads + d*(K-1) + output_padding + 1``."""
-        output = F.conv_transpose_nd(input, self.weight.data, self._bias_data(), *self._args())
-        self._cache = (input, self.weight.data, self._bias_data())
+        output, self._cache = conv_transpose_forward_saving(input, self.weight.data, self._bias_data(),
+                                                            *self._args())
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, weight, bias = self._saved()
-        grad_input, grad_weight, grad_bias = F.conv_transpose_nd_backward(grad_output, input, weight, bias,
-                                                                          *self._args())
+        grad_input, grad_weight, grad_bias = conv_transpose_backward_saved(grad_output, self._saved())
         self._accumulate(grad_weight, grad_bias)
         return grad_input
 
