@@ -251,7 +251,23 @@ def padding_modes(out: Path) -> None:
     _save(fig, out, "padding_modes.png")
 
 
-FIGURES = [receptive_fields, im2col_layout, col2im_scatter, output_sizes, padding_modes]
+def autograd_graph(out: Path) -> None:
+    """The tape's graph of a small residual block (the one of docs/guides/own_model.md, smaller)."""
+    import vanilla_nn as vn
+    from vanilla_nn import nn
+
+    conv1 = nn.Conv2d(2, 2, 3, padding=1, dtype=np.float64, rng=0)
+    conv2 = nn.Conv2d(2, 2, 3, padding=1, dtype=np.float64, rng=1)
+    relu = nn.ReLU()
+    x = vn.tensor(np.ones((1, 2, 4, 4)), requires_grad=True)   # so the skip connection shows
+    y = relu(conv2(relu(conv1(x))) + x)
+    loss = nn.MSELoss()(y, np.zeros((1, 2, 4, 4)))
+    names = {"x": x, "conv1.weight": conv1.weight, "conv1.bias": conv1.bias, "conv2.weight": conv2.weight,
+             "conv2.bias": conv2.bias}
+    vn.autograd.graph(loss, names=names, png=str(out / "autograd_graph.png"))
+
+
+FIGURES = [receptive_fields, im2col_layout, col2im_scatter, output_sizes, padding_modes, autograd_graph]
 
 
 def main(argv: list[str] | None = None) -> int:

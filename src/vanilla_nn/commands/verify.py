@@ -1,10 +1,11 @@
 """Check every functional op against PyTorch, TensorFlow and finite differences, in one command.
 
 Runs the matrix in ``vanilla_nn.oracles.cases`` (ops x options x float64/float32): convolutions, transposed
-convolutions, unfold/fold, max/avg/adaptive-avg pooling, linear, activations, flatten, softmax/log-softmax,
-cross-entropy, MSE, batch norm and dropout. Each case's output and the gradient of every differentiable array
-are compared with each oracle's (normwise relative error, tolerance 1e-10 in float64 and 1e-5 in float32),
-and each case's backward is checked against central finite differences (``vanilla_nn.gradcheck``, float64).
+convolutions, unfold/fold, max/avg/adaptive-avg/adaptive-max pooling, max unpooling, interpolate, linear,
+activations, flatten, softmax/log-softmax, cross-entropy, MSE, batch norm and dropout. Each case's output and
+the gradient of every differentiable array are compared with each oracle's (normwise relative error, tolerance
+1e-10 in float64 and 1e-5 in float32), and each case's backward is checked against central finite differences
+(``vanilla_nn.gradcheck``, float64).
 Arrays without a gradient (integer class targets, batch norm's running statistics, a dropout mask) are inputs
 only. Options an oracle lacks are reported as skipped with the reason, never as passed. Exit status 0 only if
 nothing failed. With --json the last line of output is one JSON object:
@@ -15,7 +16,6 @@ nothing failed. With --json the last line of output is one JSON object:
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -34,10 +34,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the quick subset of the matrix (seconds)")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON totals")
     parser.add_argument("--op", action="append", metavar="OP",
-                        help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d")
+                        help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d (default: every op)")
     parser.add_argument("--no-gradcheck", action="store_true", help="skip the finite-difference checks")
     parser.add_argument("--verbose", "-v", action="store_true", help="one table row per case and dtype")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random arrays (default 0)")
+    from ._common import seed
+
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random arrays, 0 <= seed < 2**128 "
+                        "(default 0)")
 
 
 @dataclass
@@ -278,5 +281,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{verdict}: {totals['checks']} checks, {totals['failed']} failed, {totals['skipped']} skipped "
           f"(not supported by the framework); worst oracle rel err: {worst}")
     if args.json:
-        print(json.dumps(totals))
+        from .._io import strict_json
+
+        print(strict_json(totals))  # strict JSON: a NaN error shows as null
     return 0 if totals["failed"] == 0 else 1
