@@ -149,7 +149,10 @@ def test_peak_scratch_is_bounded_by_the_cap(op, x_shape, w_shape, options, cap):
     # tracemalloc also counts Python objects: the views and boxes of each step, and the tuples kept on Python's
     # free lists (freed, but never handed back to the allocator tracemalloc watches): at most a few 100 KiB
     slack = 256 * 2**10
-    for name, scratch in (("forward", scratch_fwd), ("backward", scratch_bwd)):
+    # a transposed convolution's backward also reads its input in channels-last memory (one copy, as its
+    # saved state keeps it: the same arrays on both paths keep the saved path equal bit for bit)
+    extra_backward = x.nbytes if op.startswith("conv_transpose") else 0
+    for name, scratch in (("forward", scratch_fwd), ("backward", scratch_bwd - extra_backward)):
         assert scratch <= cap + padded + slack, (f"{name}: {scratch / 2**20:.2f} MiB of scratch > cap "
                                                  f"{cap / 2**20:.2f} MiB + padded input {padded / 2**20:.2f} MiB")
     whole = (forward(x, w, **options), *backward(gy, x, w, **options))

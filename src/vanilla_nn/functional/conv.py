@@ -398,7 +398,7 @@ def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, w
     xb = _batched(x.astype(spec.dtype, copy=False), spec)
     w_c = w.astype(spec.dtype, copy=False)
     plan = conv_transpose_plan_for(spec, xb, w_c)
-    return _conv_transpose_backward_rows(spec, gy, xb, w_c, plan,
+    return _conv_transpose_backward_rows(spec, gy, rows_layout(plan, xb), w_c, plan,
                                          (x.dtype, w.dtype, None if b is None else b.dtype))
 
 
