@@ -13,8 +13,6 @@
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -119,32 +117,18 @@ class BoundedGzip:
         return bytes(out[:done])
 
 
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
 @contextlib.contextmanager
 def atomic_write(path: Path | str) -> Iterator[IO[bytes]]:
     """Open a temporary file beside ``path`` for binary writing; on success it replaces ``path`` at once.
 
-    On any error (or Ctrl-C) the temporary file is removed and ``path`` is left as it was. The file gets
-    the permissions a plain ``open`` would give under the user's umask.
+    :func:`vanilla_nn._io.atomic_open` (the project's one atomic writer): on any error (or Ctrl-C) the
+    temporary file is removed and ``path`` is left as it was; the file gets the permissions a plain ``open``
+    would give under the user's umask.
     """
-    path = Path(path)
-    fd, temp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(temp, 0o666 & ~_umask())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(temp)
-        raise
+    from vanilla_nn._io import atomic_open
+
+    with atomic_open(path, "wb") as handle:
+        yield handle
 
 
 def describe(value: Any, limit: int = 60) -> str:

@@ -48,6 +48,8 @@ def test_pooling_matches_torch(name, options, shape, dtype):
 ELEMENTWISE_CASES = [
     ("ReLU", {}), ("LeakyReLU", {}), ("LeakyReLU", dict(negative_slope=0.2)), ("Sigmoid", {}), ("Tanh", {}),
     ("Flatten", {}), ("Flatten", dict(start_dim=0, end_dim=2)), ("Flatten", dict(start_dim=2)),
+    ("ReLU6", {}), ("Hardswish", {}), ("SiLU", {}), ("GELU", {}), ("GELU", dict(approximate="tanh")),
+    ("Identity", {}), ("Identity", dict(unused=3)),
 ]
 
 

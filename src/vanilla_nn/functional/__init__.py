@@ -3,12 +3,20 @@
 from .activation import (
     flatten,
     flatten_backward,
+    gelu,
+    gelu_backward,
+    hardswish,
+    hardswish_backward,
     leaky_relu,
     leaky_relu_backward,
     relu,
+    relu6,
+    relu6_backward,
     relu_backward,
     sigmoid,
     sigmoid_backward,
+    silu,
+    silu_backward,
     tanh,
     tanh_backward,
 )
@@ -50,6 +58,12 @@ from .pool import (
     adaptive_avg_pool2d_backward,
     adaptive_avg_pool3d,
     adaptive_avg_pool3d_backward,
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
     avg_pool1d,
     avg_pool1d_backward,
     avg_pool2d,
@@ -62,7 +76,14 @@ from .pool import (
     max_pool2d_backward,
     max_pool3d,
     max_pool3d_backward,
+    max_unpool1d,
+    max_unpool1d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
+    max_unpool3d,
+    max_unpool3d_backward,
 )
+from .resample import interpolate, interpolate_backward, upsample, upsample_backward
 from .windows import fold, fold_backward, unfold, unfold_backward
 from .workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 
@@ -78,10 +99,17 @@ __all__ = [
     "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward", "avg_pool3d", "avg_pool3d_backward",
     "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool1d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
+    "max_unpool1d", "max_unpool1d_backward", "max_unpool2d", "max_unpool2d_backward", "max_unpool3d",
+    "max_unpool3d_backward",
+    # upsampling
+    "interpolate", "interpolate_backward", "upsample", "upsample_backward",
     # linear, activations, flatten
     "linear", "linear_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",
     "tanh", "tanh_backward", "flatten", "flatten_backward",
+    "relu6", "relu6_backward", "hardswish", "hardswish_backward", "silu", "silu_backward", "gelu", "gelu_backward",
     # losses
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",

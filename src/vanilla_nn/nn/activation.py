@@ -1,4 +1,5 @@
-"""Element-wise activations: ``ReLU``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``.
+"""Element-wise activations (``ReLU``, ``ReLU6``, ``LeakyReLU``, ``Sigmoid``, ``Tanh``, ``Hardswish``, ``SiLU``,
+``GELU``) and the ``Softmax``/``LogSoftmax`` layers.
 
 ``inplace`` is accepted for PyTorch compatibility and ignored: vanilla_nn never modifies its inputs.
 """
@@ -10,7 +11,7 @@ import numpy as np
 from .. import functional as F
 from .module import Module
 
-__all__ = ["ReLU", "LeakyReLU", "Sigmoid", "Tanh"]
+__all__ = ["ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Hardswish", "SiLU", "GELU"]
 
 
 class ReLU(Module):
@@ -21,7 +22,7 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.relu(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -37,7 +38,7 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.leaky_relu(input, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -51,7 +52,7 @@ class Sigmoid(Module):
     """``1 / (1 + exp(-x))``."""
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.sigmoid(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -62,8 +63,86 @@ class Tanh(Module):
     """``tanh(x)``."""
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(input)
         return F.tanh(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         return F.tanh_backward(grad_output, self._saved())[0]
+
+
+class ReLU6(Module):
+    """``torch.nn.ReLU6``: ``min(max(x, 0), 6)``; gradient ``gy`` where ``0 < x < 6``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> layer = nn.ReLU6()
+        >>> layer(np.array([-1.0, 3.0, 9.0])), layer.backward(np.ones(3))
+        (array([0., 3., 6.]), array([0., 1., 0.]))
+    """
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        self._cache = input
+        return F.relu6(input)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return F.relu6_backward(grad_output, self._saved())[0]
+
+
+class Hardswish(Module):
+    """``torch.nn.Hardswish``: ``x * relu6(x + 3) / 6``."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        self._cache = input
+        return F.hardswish(input)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return F.hardswish_backward(grad_output, self._saved())[0]
+
+
+class SiLU(Module):
+    """``torch.nn.SiLU``: ``x * sigmoid(x)``."""
+
+    def __init__(self, inplace: bool = False) -> None:
+        super().__init__()
+        self.inplace = inplace
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        self._cache = input
+        return F.silu(input)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return F.silu_backward(grad_output, self._saved())[0]
+
+
+class GELU(Module):
+    """``torch.nn.GELU``: ``x * Phi(x)`` (``approximate="none"``) or its tanh approximation (``"tanh"``).
+
+    Raises:
+        ValueError: ``approximate`` is not ``"none"`` or ``"tanh"``.
+    """
+
+    def __init__(self, approximate: str = "none") -> None:
+        super().__init__()
+        if approximate not in F.activation.GELU_APPROXIMATIONS:
+            raise ValueError(f"GELU: approximate={approximate!r} must be one of "
+                             f"{F.activation.GELU_APPROXIMATIONS}")
+        self.approximate = approximate
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        self._cache = input
+        return F.gelu(input, self.approximate)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        return F.gelu_backward(grad_output, self._saved(), self.approximate)[0]
+
+    def extra_repr(self) -> str:
+        return f"approximate={self.approximate!r}"

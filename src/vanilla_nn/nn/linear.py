@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from . import init
 from .conv import _positive_int
 from .module import Module, Parameter, check_dtype
@@ -54,9 +55,11 @@ class Linear(Module):
         init.default_weight_and_bias_(self.weight, self.bias, rng)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
+        if isinstance(input, Tensor):  # on the tape: the functional op records itself
+            return F.linear(input, self.weight, self.bias)
         bias = None if self.bias is None else self.bias.data
         output = F.linear(input, self.weight.data, bias)
-        self._cache = (input, self.weight.data, bias)
+        self._save((input, self.weight.data, bias))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -81,7 +84,7 @@ class Flatten(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         output = F.flatten(input, self.start_dim, self.end_dim)
-        self._cache = input
+        self._save(input)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "MSELoss"]
@@ -30,7 +31,11 @@ class _Loss(Module):
         super().__init__()
         self.reduction = _check_reduction(reduction)
 
-    def _result(self, value: np.ndarray) -> float | np.ndarray:
+    def _result(self, value: Any) -> Any:
+        """On the tape the loss Tensor (call ``.backward()`` on it); on the explicit path a float (an array
+        for ``reduction="none"``)."""
+        if isinstance(value, Tensor):
+            return value
         return float(value) if self.reduction != "none" else value
 
     def _upstream(self, grad_output: Any, output: np.ndarray) -> np.ndarray:
@@ -69,7 +74,7 @@ class CrossEntropyLoss(_Loss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         output = F.cross_entropy(input, target, self.reduction, self.label_smoothing)
-        self._cache = (input, target, output)
+        self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
@@ -89,7 +94,7 @@ class MSELoss(_Loss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         output = F.mse_loss(input, target, self.reduction)
-        self._cache = (input, target, output)
+        self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
