@@ -65,12 +65,15 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 	touch $@
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines for old OpenBLAS builds) slow a current
-# NumPy: unset them for the benchmark alone. Results: benchmarks/results/bench.{md,json,png}.
+# NumPy: unset them for the benchmark alone. Results: benchmarks/results/bench.{md,json,png}; then data-parallel
+# throughput on MPI (1 x 1, 1 x 2 threads, 2 ranks x 1): benchmarks/results/distributed.{md,json}.
 bench: $(VENV)/.installed-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks $(BENCH_ARGS)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.distributed
 
 bench-quick: $(VENV)/.installed-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks --quick --out build/bench-quick
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.distributed --quick --out build/bench-quick
 
 lint: $(VENV)/.installed-test
 	$(BIN)/ruff check src tests
