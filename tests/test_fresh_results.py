@@ -84,6 +84,17 @@ def test_every_tape_op_has_a_case():
     assert not set(TAPE_GRADIENTS) - covered - aliases, set(TAPE_GRADIENTS) - covered
 
 
+@pytest.mark.parametrize("options", [{"scale_factor": 1}, {"scale_factor": 2}, {"size": (4, 5)},
+                                     {"scale_factor": 1, "mode": "bilinear", "align_corners": False},
+                                     {"scale_factor": 2, "mode": "bilinear", "align_corners": True}])
+def test_upsample_results_are_fresh(options):
+    x = np.random.default_rng(0).uniform(-1, 1, (2, 3, 4, 5))
+    y = F.upsample(x, **options)
+    _assert_fresh(y, {"input": x}, f"upsample {options}")
+    gy = np.ones_like(y)
+    _assert_fresh(F.upsample_backward(gy, x, **options), {"input": x, "grad_output": gy}, f"upsample {options}")
+
+
 # --- huge integers ----------------------------------------------------------------------------------------
 
 X2 = np.ones((1, 2, 5, 5))
