@@ -9,13 +9,19 @@ The autograd names are imported on first use, so ``import vanilla_nn.oracles`` (
 loads none of the code they check.
 """
 
+from importlib import metadata as _metadata
 from typing import Any
 
 from vanilla_nn.gradcheck import gradcheck
 
+try:  # one source of truth: the version pip installed from pyproject.toml
+    __version__: str = _metadata.version("vanilla-nn")
+except _metadata.PackageNotFoundError:  # run from a source tree that was never installed
+    __version__ = "0+unknown"
+
 _AUTOGRAD = ("Tensor", "tensor", "cat", "stack", "no_grad", "enable_grad", "set_grad_enabled", "is_grad_enabled")
 
-__all__ = ["autograd", *_AUTOGRAD, "gradcheck"]
+__all__ = ["__version__", "autograd", *_AUTOGRAD, "gradcheck"]
 
 
 def __getattr__(name: str) -> Any:

@@ -36,11 +36,19 @@ def _available_commands() -> dict[str, str]:
     return found
 
 
+def _version() -> str:
+    from vanilla_nn import __version__
+
+    return __version__
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vanilla-nn",
         description="Neural-network operations in plain NumPy, proven against PyTorch and TensorFlow.",
     )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}",
+                        help="print the installed version and exit")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.command_parsers = {}  # type: ignore[attr-defined]  # name -> subparser, for usage errors
     for name, summary in _available_commands().items():

@@ -4,10 +4,11 @@ The procedure is the classic one, so published runs can be reproduced: seed NumP
 --seed; draw the input with np.random.random(input_shape); take the weight and bias from the framework's
 default layer initialiser (torch.nn.Conv2d(...) after torch.manual_seed(seed); for TensorFlow, Keras's
 defaults: GlorotUniform(seed) kernel, zero bias), cast to float64 and then to --dtype; run forward; draw the
-upstream gradient with np.random.random(output.shape); run backward. Each result (output, grad_input,
-grad_weight, grad_bias) is printed from vanilla_nn and from the framework, then the max abs and relative
-difference of each (relative: max|diff| / max|framework|). Exit status 1 if any exceeds the tolerance
-(1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options or a feature the framework lacks.
+upstream gradient with np.random.random(output.shape); run backward. Prints one table row per result (output,
+grad_input, grad_weight, grad_bias): its shape and the max abs and relative difference between vanilla_nn and the
+framework (relative: max|diff| / max|framework|); --show-arrays prints each array from both first. Exit
+status 1 if any exceeds the tolerance (1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options
+or a feature the framework lacks.
 
 Ops: the convolutions and transposed convolutions (1-d to 3-d), linear (weights from torch.nn.Linear(in, out)
 or keras.layers.Dense(out); --out-features, input (*, in_features)), unfold and fold, and max / avg /
@@ -150,8 +151,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the framework to compare with (default: %(default)s)")
     parser.add_argument("--tolerance", type=_tolerance,
                         help="relative tolerance (default: 1e-10 for float64, 1e-5 for float32)")
+    parser.add_argument("--show-arrays", action="store_true",
+                        help="print every result from vanilla_nn and from the framework before the table "
+                             "(default: off, the table only)")
     parser.add_argument("--full", action="store_true",
-                        help="print whole arrays, not a summary of large ones (default: off)")
+                        help="with the arrays, print them whole, not a summary of large ones (implies --show-arrays; "
+                             "default: off)")
 
 
 def _rank(op: str, shape: tuple[int, ...] | None, kernel: Any) -> int:
@@ -336,11 +341,12 @@ def run(args: argparse.Namespace) -> int:
     theirs_all = (theirs.output, *(theirs.grads[i] for i in info.grad_indices))
     present = [(name, a, b) for name, a, b in zip(info.results, ours_all, theirs_all, strict=True)
                if not (a is None and b is None)]
-    threshold = sys.maxsize if args.full else 240
-    precision = 8 if args.dtype == "float64" else 6
-    with np.printoptions(precision=precision, threshold=threshold, edgeitems=3, linewidth=110, suppress=True):
-        for name, ours, ref in present:
-            _print_pair(name, ours, ref, oracle.framework)
+    if args.show_arrays or args.full:
+        threshold = sys.maxsize if args.full else 240
+        precision = 8 if args.dtype == "float64" else 6
+        with np.printoptions(precision=precision, threshold=threshold, edgeitems=3, linewidth=110, suppress=True):
+            for name, ours, ref in present:
+                _print_pair(name, ours, ref, oracle.framework)
 
     print(f"\n{'result':<14}{'shape':<22}{'max abs diff':>14}{'max rel diff':>14}   tolerance {tolerance:g}")
     failed = []
@@ -355,5 +361,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nMISMATCH in {', '.join(failed)}: vanilla_nn and {oracle.framework} differ by more than "
               f"{tolerance:g} (relative)")
         return 1
-    print(f"\nAll {len(present)} results agree with {oracle.framework} within {tolerance:g} (relative).")
+    hint = "" if args.show_arrays or args.full else " (--show-arrays prints them)"
+    print(f"\nAll {len(present)} results agree with {oracle.framework} within {tolerance:g} (relative){hint}.")
     return 0

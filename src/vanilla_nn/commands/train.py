@@ -36,6 +36,7 @@ from ._common import (
     positive_int,
     predict_logits,
 )
+from ._plots import save_plots
 
 MODEL_NAMES = ("lenet", "resnet18", "mobilenet_v2")
 WEIGHTS = ("model.safetensors", "model.npz")
@@ -318,64 +319,6 @@ def train_model(model: Any, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_
     for epoch in range(1, epochs + 1):
         train_epoch(run, x, y, x_test, y_test, epoch, progress)
     return run.history
-
-
-# -- plots ----------------------------------------------------------------------------------------------------
-
-def _grid(count: int) -> tuple[int, int]:
-    cols = int(np.ceil(np.sqrt(count)))
-    return -(-count // cols), cols
-
-
-def _image_grid(plt: Any, images: list[np.ndarray], labels: list[str], title: str, path: Path, cmap: str) -> None:
-    rows, cols = _grid(len(images))
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.6 * rows + 0.4), squeeze=False)
-    for index, ax in enumerate(axes.ravel()):
-        ax.axis("off")
-        if index < len(images):
-            ax.imshow(images[index], cmap="gray_r" if labels[index].startswith("input") else cmap)
-            ax.set_title(labels[index], fontsize=7)
-    fig.suptitle(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100, format="png")
-    plt.close(fig)
-
-
-def _first_conv(model: Any) -> Any:
-    from .. import nn
-
-    return next(module for _, module in model.named_modules() if isinstance(module, nn.Conv2d))
-
-
-def save_plots(model: Any, history: dict[str, list[float]], sample: np.ndarray, sample_label: int,
-               paths: dict[str, Path]) -> None:
-    """curves.png, filters.png and feature_maps.png (matplotlib, Agg backend) to ``paths[name]``."""
-    from .. import functional as F
-
-    matplotlib = optional("matplotlib")
-    matplotlib.use("Agg")
-    plt = optional("matplotlib.pyplot")
-    epochs = np.arange(1, len(history["loss"]) + 1)
-    fig, (left, right) = plt.subplots(1, 2, figsize=(9, 3.5))
-    left.plot(epochs, history["loss"], marker="o")
-    left.set(xlabel="epoch", ylabel="cross-entropy", title="training loss")
-    right.plot(epochs, history["train_accuracy"], marker="o", label="train")
-    right.plot(epochs, history["test_accuracy"], marker="o", label="test")
-    right.set(xlabel="epoch", ylabel="accuracy", title="accuracy")
-    right.legend()
-    fig.tight_layout()
-    fig.savefig(paths["curves.png"], dpi=100, format="png")
-    plt.close(fig)
-    conv = _first_conv(model)
-    weight = np.asarray(conv.weight.data)
-    filters = list(weight[:, 0])
-    _image_grid(plt, filters, [str(i) for i in range(len(filters))], "first-layer filters (input channel 0)",
-                paths["filters.png"], "coolwarm")
-    bias = None if conv.bias is None else np.asarray(conv.bias.data)
-    maps = list(np.maximum(F.conv2d(sample[None], weight, bias, conv.stride, conv.padding, conv.dilation,
-                                    conv.groups), 0)[0])
-    _image_grid(plt, [sample[0], *maps], [f"input (label {sample_label})"] + [str(i) for i in range(len(maps))],
-                "first-layer feature maps (after ReLU) of a test image", paths["feature_maps.png"], "viridis")
 
 
 # -- saving ---------------------------------------------------------------------------------------------------
