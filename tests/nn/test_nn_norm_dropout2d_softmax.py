@@ -144,7 +144,9 @@ def test_dropout2d_drops_whole_channels(p, shape, dtype):
     assert_close(gx, gy * (y / x), dtype, "grad_input")  # the forward's mask
     np.testing.assert_array_equal(nn.Dropout2d(p, rng=3)(x), y)  # seeded
     xt = vn.tensor(x, requires_grad=True)  # on the tape the node keeps the mask
-    yt = nn.Dropout2d(p, rng=3)(xt)
+    on_tape = nn.Dropout2d(p, rng=3)
+    yt = on_tape(xt)
+    assert on_tape.__dict__.get("_cache") is None  # the node keeps the mask, not the layer
     np.testing.assert_array_equal(yt.data, y)
     (yt * vn.tensor(gy)).sum().backward()
     np.testing.assert_array_equal(xt.grad, gx)

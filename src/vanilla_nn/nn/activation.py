@@ -182,12 +182,11 @@ class Softmax(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         dim = _softmax_dim(self.dim, input)
-        self._save((input, dim))
+        self._save(FunctionalCall((input, dim), {}))  # the same typed state the tape keeps
         return F.softmax(input, dim)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, dim = self._saved()
-        return F.softmax_backward(grad_output, input, dim)[0]
+        return F.softmax_backward(grad_output, *self._saved().args)[0]
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"
@@ -210,12 +209,11 @@ class LogSoftmax(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         dim = _softmax_dim(self.dim, input)
-        self._save((input, dim))
+        self._save(FunctionalCall((input, dim), {}))
         return F.log_softmax(input, dim)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, dim = self._saved()
-        return F.log_softmax_backward(grad_output, input, dim)[0]
+        return F.log_softmax_backward(grad_output, *self._saved().args)[0]
 
     def extra_repr(self) -> str:
         return f"dim={self.dim}"

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.function import FunctionalCall
 from ..autograd.tensor import Tensor
 from . import init
 from .module import Module
@@ -80,19 +81,19 @@ class Dropout2d(Module):
         training = self.training and self.p > 0.0
         if not training:
             output = F.dropout2d(input, self.p, False)
-            self._save((input, False, None))
+            self._save(FunctionalCall((input, self.p, False), {"mask": None}))
             return output
         array = input.data if isinstance(input, Tensor) else np.asarray(input)
         dtype = array.dtype if array.dtype.kind == "f" else np.float64
         rng = self.rng if self.rng is not None else init.default_generator()
         mask = F.dropout_mask(F.dropout2d_mask_shape(array.shape), self.p, rng, dtype)
         output = F.dropout2d(input, self.p, True, mask=mask)
-        self._save((input, True, mask))
+        self._save(FunctionalCall((input, self.p, True), {"mask": mask}))  # the call the tape keeps
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, training, mask = self._saved()
-        return F.dropout2d_backward(grad_output, input, self.p, training, mask=mask)[0]
+        call = self._saved()
+        return F.dropout2d_backward(grad_output, *call.args, **call.kwargs)[0]
 
     def extra_repr(self) -> str:
         return f"p={self.p}"

@@ -187,12 +187,11 @@ class GroupNorm(Module):
         if isinstance(input, Tensor):
             return F.group_norm(input, self.num_groups, self.weight, self.bias, self.eps)
         args = (self.num_groups, _data(self.weight), _data(self.bias), self.eps)
-        self._save((input, args))
+        self._save(FunctionalCall((input, *args), {}))  # the same typed state the tape keeps
         return F.group_norm(input, *args)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, args = self._saved()
-        grad_input, grad_weight, grad_bias = F.group_norm_backward(grad_output, input, *args)
+        grad_input, grad_weight, grad_bias = F.group_norm_backward(grad_output, *self._saved().args)
         _accumulate(self.weight, grad_weight)
         _accumulate(self.bias, grad_bias)
         return grad_input
@@ -251,12 +250,11 @@ class LayerNorm(Module):
         if isinstance(input, Tensor):
             return F.layer_norm(input, self.normalized_shape, self.weight, self.bias, self.eps)
         args = (self.normalized_shape, _data(self.weight), _data(self.bias), self.eps)
-        self._save((input, args))
+        self._save(FunctionalCall((input, *args), {}))  # the same typed state the tape keeps
         return F.layer_norm(input, *args)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, args = self._saved()
-        grad_input, grad_weight, grad_bias = F.layer_norm_backward(grad_output, input, *args)
+        grad_input, grad_weight, grad_bias = F.layer_norm_backward(grad_output, *self._saved().args)
         _accumulate(self.weight, grad_weight)
         _accumulate(self.bias, grad_bias)
         return grad_input
