@@ -1,4 +1,4 @@
-"""Batch normalisation as pure functions: forward, running-statistics update and backward.
+"""Batch, group and layer normalisation as pure functions: forward, running-statistics update and backward.
 
 Notation: input ``x (N, C)`` or ``(N, C, *S)``; per-channel statistics over the ``M = N * prod(S)`` values
 of each channel; ``w``, ``b`` the optional affine weight and bias ``(C,)``; ``eps`` added to the variance.
