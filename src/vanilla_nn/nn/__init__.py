@@ -5,12 +5,12 @@ gradient with respect to the input and accumulates parameter gradients into ``Pa
 """
 
 from . import init
-from .activation import GELU, Hardswish, LeakyReLU, ReLU, ReLU6, Sigmoid, SiLU, Tanh
+from .activation import GELU, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout
 from .init import manual_seed
 from .linear import Flatten, Identity, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d
 from .pooling import AdaptiveAvgPool2d, AvgPool1d, AvgPool2d, AvgPool3d, MaxPool1d, MaxPool2d, MaxPool3d
@@ -20,6 +20,6 @@ __all__ = [
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
-    "ReLU6", "Hardswish", "SiLU", "GELU",
+    "ReLU6", "Hardswish", "SiLU", "GELU", "Softmax", "LogSoftmax", "NLLLoss", "BCEWithLogitsLoss",
     "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
 ]
