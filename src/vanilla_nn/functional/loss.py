@@ -397,7 +397,7 @@ def nll_loss(input: Any, target: Any, weight: Any = None, ignore_index: int = -1
         >>> F.nll_loss(logp, np.array([0, 1]), reduction="none")
         array([0.69314718, 0.28768207])
         >>> F.nll_loss(logp, np.array([0, 1]), weight=np.array([1.0, 3.0]))    # (0.69 + 3 * 0.29) / (1 + 3)
-        array(0.38905)
+        array(0.38904835)
     """
     op = _class_targets("nll_loss", input, target, weight, ignore_index, reduction, allow_probabilities=False)
     return _reduce(op, np.where(op.kept, -op.w_t * op.pick(op.x), op.x.dtype.type(0)))
