@@ -34,13 +34,28 @@ def test_help_lists_both_commands(capsys):
 @pytest.mark.parametrize("oracle, framework", [("torch", "PyTorch"), ("tensorflow", "TensorFlow")])
 def test_compare_matches(capsys, oracle, framework):
     code = cli.main(["compare", "conv2d", "--input-shape", "2,3,5,7", "--out-channels", "4", "--kernel-size",
-                     "3", "--stride", "2", "--seed", "123", "--oracle", oracle])
+                     "3", "--stride", "2", "--seed", "123", "--oracle", oracle, "--show-arrays"])
     out = capsys.readouterr().out
     assert code == 0
     for name in ("output", "grad_input", "grad_weight", "grad_bias"):
         assert f"=== {name}" in out
     assert out.count("vanilla_nn:") == 4 and out.count(f"{framework}:") == 4
     assert f"All 4 results agree with {framework}" in out
+
+
+def test_compare_default_is_a_summary_table(capsys):
+    # the demo's compare: a few lines, one row per result, no arrays
+    code = cli.main(["compare", "conv2d", "--input-shape", "2,3,5,7", "--out-channels", "4", "--kernel-size", "3",
+                     "--stride", "2", "--padding", "1", "--seed", "123"])
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert code == 0
+    assert len(lines) <= 12, lines
+    assert not any(line.startswith(("===", "vanilla_nn:", "PyTorch:", "[[")) for line in lines)
+    rows = {line.split()[0]: line.split() for line in lines if line.startswith(("output ", "grad_"))}
+    assert list(rows) == ["output", "grad_input", "grad_weight", "grad_bias"]
+    assert rows["output"][1:5] == ["(2,", "4,", "3,", "4)"] and rows["grad_bias"][1] == "(4,)"
+    assert all(float(row[-2]) < 1e-10 and row[-1] == "ok" for row in rows.values())
+    assert "--show-arrays" in lines[-1]
 
 
 def test_compare_uses_the_classic_procedure(capsys):
@@ -106,7 +121,8 @@ def test_verify_json(capsys):
     out = capsys.readouterr().out
     totals = _json_line(out)
     assert code == 0
-    assert set(totals) == {"checks", "failed", "skipped", "oracles", "worst_rel_err"}
+    assert set(totals) == {"checks", "failed", "skipped", "oracles", "worst_rel_err", "tolerance"}
+    assert totals["tolerance"] == {"float64": 1e-10, "float32": 1e-5}
     assert totals["oracles"] == ["torch", "tensorflow"]
     assert totals["failed"] == 0
     assert totals["skipped"] > 0  # TensorFlow has no replicate padding and no fold
@@ -132,6 +148,31 @@ def test_verify_fails_on_a_broken_backward(capsys, monkeypatch):
     # every float64 oracle check fails (1e-6 > 1e-10); float32 (1e-5) and finite differences may not notice
     assert totals["failed"] >= len(select_cases(quick=True, ops=["conv2d"]))
     assert "grad_weight differs" in out
+
+
+def _summary_rows(out: str, op: str) -> dict[str, list[str]]:
+    """{against: cells} of the summary table's rows for ``op`` (rich's box characters or plain columns)."""
+    rows = {}
+    for line in out.splitlines():
+        cells = [c.strip() for c in line.strip("│ ").split("│")] if "│" in line else line.split()
+        if cells and cells[0] == op:
+            rows[cells[1]] = cells
+    return rows
+
+
+def test_verify_table_has_a_tolerance_per_dtype(capsys, monkeypatch):
+    # off by 1e-6: fails float64 (1e-10) and passes float32 (1e-5); the table must say which and against what
+    monkeypatch.setattr(F, "conv2d_backward", _broken_conv2d_backward)
+    assert cli.main(["verify", "--quick", "--op", "conv2d", "--oracle", "torch"]) == 1
+    out = capsys.readouterr().out
+    header = next(line for line in out.splitlines() if "float64 worst" in line)
+    assert header.index("float64 worst") < header.index("float32 worst")
+    torch_row, fd_row = _summary_rows(out, "conv2d")["torch"], _summary_rows(out, "conv2d")["gradcheck"]
+    f64_worst, f64_tol, f32_worst, f32_tol = torch_row[-4:]
+    assert f64_worst.startswith("FAIL") and 5e-7 < float(f64_worst.split()[1]) < 2e-6 and f64_tol == "1e-10"
+    assert not f32_worst.startswith("FAIL") and float(f32_worst) < 1e-5 and f32_tol == "1e-5"
+    assert fd_row[-3] == "1e-6+1e-5|g|" and fd_row[-2:] == ["-", "-"]  # finite differences: float64 only
+    assert "float64 1.0e-06 (tolerance 1e-10), float32" in out.splitlines()[-1]
 
 
 def test_verify_missing_framework_is_one_line(capsys, monkeypatch):
@@ -209,7 +250,7 @@ def test_verify_catches_cross_entropy_ignoring_label_smoothing(capsys, monkeypat
     ("linear", ["--input-shape", "2,3,5", "--out-features", "3", "--oracle", "tensorflow"]),
 ])
 def test_compare_pooling_and_linear(capsys, op, extra):
-    assert cli.main(["compare", op, *extra]) == 0
+    assert cli.main(["compare", op, *extra, "--show-arrays"]) == 0
     out = capsys.readouterr().out
     assert "=== output" in out and "=== grad_input" in out
     assert ("=== grad_weight" in out) == (op == "linear")

@@ -163,3 +163,79 @@ def test_batches_bad_arguments(kwargs, exc, word):
 def test_batches_length_mismatch():
     with pytest.raises(ValueError, match=r"x\.shape=\(4, 1\), y\.shape=\(3,\)"):
         data.batches(np.zeros((4, 1)), np.zeros(3), 2)
+
+
+def _idx_header(shape, type_code=0x08) -> bytes:
+    return bytes([0, 0, type_code, len(shape)]) + struct.pack(f">{len(shape)}I", *shape)
+
+
+@pytest.mark.parametrize("gz", [False, True])
+def test_empty_split_tiny_images_and_bad_labels_name_the_file(tmp_path, gz):
+    _write_mnist(tmp_path, n_test=0, gz=gz)
+    with pytest.raises(data.IDXError, match=r"t10k-images-idx3-ubyte(\.gz)?: the test split is empty"):
+        data.load_mnist(tmp_path)
+    _write_mnist(tmp_path, size=3, gz=gz)
+    with pytest.raises(data.IDXError, match=r"train-images-idx3-ubyte(\.gz)?: images are 3 x 3, smaller than the "
+                                            r"4 x 4 needed"):
+        data.load_mnist(tmp_path, min_image_size=4)
+    assert data.load_mnist(tmp_path, min_image_size=3).x_train.shape == (12, 1, 3, 3)
+    _write_mnist(tmp_path, size=0, gz=gz)
+    with pytest.raises(data.IDXError, match="images are 0 x 0"):
+        data.load_mnist(tmp_path)
+    with pytest.raises(ValueError, match="min_image_size=0"):
+        data.load_mnist(tmp_path, min_image_size=0)
+
+
+def test_float_labels_are_refused(tmp_path):
+    _write_mnist(tmp_path)
+    (tmp_path / "train-labels-idx1-ubyte").write_bytes(_idx_bytes(np.full(12, 0.5, np.float32), 0x0D))
+    with pytest.raises(data.IDXError, match=r"train-labels-idx1-ubyte: labels have type float32"):
+        data.load_mnist(tmp_path)
+
+
+def test_gzip_members_and_zero_padding_read_as_gzip_does(tmp_path):
+    array = np.arange(60, dtype=np.uint8).reshape(3, 4, 5)
+    payload = _idx_bytes(array)
+    blob = gzip.compress(payload[:7]) + gzip.compress(payload[7:30]) + gzip.compress(payload[30:]) + b"\0" * 9
+    assert gzip.decompress(blob) == payload  # what the gzip module makes of it
+    (tmp_path / "f.gz").write_bytes(blob)
+    np.testing.assert_array_equal(data.read_idx(tmp_path / "f.gz", ndim=3), array)
+    (tmp_path / "g.gz").write_bytes(blob + b"junk")
+    with pytest.raises(data.IDXError, match=r"g\.gz: not a valid gzip stream"):
+        data.read_idx(tmp_path / "g.gz")
+
+
+def test_gzip_is_inflated_only_as_far_as_the_header_declares(tmp_path, monkeypatch):
+    import zlib
+
+    from vanilla_nn import _files
+
+    inflated = []
+
+    class Counting:
+        def __init__(self, *args, **kwargs):
+            self._inner = zlib.decompressobj(*args, **kwargs)
+
+        def decompress(self, data, max_length=0):
+            out = self._inner.decompress(data, max_length)
+            inflated.append(len(out))
+            return out
+
+        def __getattr__(self, name):
+            return getattr(self._inner, name)
+
+    monkeypatch.setattr(_files, "zlib", type("Z", (), {"decompressobj": Counting, "error": zlib.error}))
+    header = _idx_header((2, 3, 3))
+    squeezer = zlib.compressobj(9, zlib.DEFLATED, 31)
+    blob = squeezer.compress(header + bytes(range(18)) + bytes(8 << 20)) + squeezer.flush()  # 8 MiB of trailing zeros
+    (tmp_path / "bomb.gz").write_bytes(blob)
+    with pytest.raises(data.IDXError, match=r"bomb\.gz: has trailing data"):
+        data.read_idx(tmp_path / "bomb.gz")
+    assert sum(inflated) == len(header) + 18 + 1
+
+
+def test_gzip_header_claiming_more_than_the_file_can_hold(tmp_path):
+    (tmp_path / "f.gz").write_bytes(gzip.compress(_idx_header((60000, 4000, 4000))))
+    with pytest.raises(data.IDXError, match=r"f\.gz: the header \(shape \(60000, 4000, 4000\), uint8\) declares "
+                                            r"960,000,000,000 bytes of data, more than a \d+-byte gzip file"):
+        data.read_idx(tmp_path / "f.gz")

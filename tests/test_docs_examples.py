@@ -7,6 +7,9 @@
   ``<!-- docs-test: requires vanilla_nn.gradcheck -->`` skips it while that module cannot be imported (code
   still to land; it runs as soon as the module exists), ``<!-- docs-test: skip REASON -->`` always.
   Shell, text and output blocks (```console, ```bash, ```text ...) are never run.
+- A ```text block with ``title="Output"`` right after a python block (nothing but blank lines between) is
+  that block's printed output: the block's stdout must match it (doctest's rules: ``...`` matches anything,
+  runs of whitespace are equal). On the derivation page every example prints, and shows what it prints.
 - The docstring examples of every ``vanilla_nn`` module run as doctests.
 - ``docs/figures/make_figures.py`` runs and writes every figure the pages show.
 - ``mkdocs build --strict`` succeeds when MkDocs is installed (``pip install -e '.[docs]'``): a renamed
@@ -15,9 +18,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import doctest
 import importlib
 import importlib.util
+import io
 import os
 import pkgutil
 import re
@@ -28,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from _site import build_site
 
 ROOT = Path(__file__).resolve().parents[1]
 DOC_FILES = sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]
@@ -45,10 +51,13 @@ class Block:
     language: str
     code: str
     directive: tuple[str, str] | None
+    info: str = ""
+    end: int = 0       # 1-based line of the closing fence
 
     @property
     def where(self) -> str:
-        return f"{self.path.relative_to(ROOT)}:{self.line}"
+        path = self.path.relative_to(ROOT) if self.path.is_relative_to(ROOT) else self.path
+        return f"{path}:{self.line}"
 
 
 def _language(info: str) -> str:
@@ -80,9 +89,25 @@ def code_blocks(path: Path) -> list[Block]:
         if k >= 0 and (found := _DIRECTIVE.search(lines[k])):
             directive = (found["verb"], found["arg"])
         blocks.append(Block(path, i + 1, _language(opening["info"]), textwrap.dedent("\n".join(body)) + "\n",
-                            directive))
+                            directive, opening["info"], j + 1))
         i = j + 1
     return blocks
+
+
+def _is_output(block: Block) -> bool:
+    return block.language == "text" and re.search(r'title="Output"', block.info) is not None
+
+
+def with_outputs(path: Path) -> list[tuple[Block, Block | None]]:
+    """Each block of ``path`` paired with the Output block that directly follows it, if any."""
+    blocks = code_blocks(path)
+    lines = path.read_text(encoding="utf-8").splitlines()
+    pairs = []
+    for index, block in enumerate(blocks):
+        following = blocks[index + 1] if index + 1 < len(blocks) else None
+        adjacent = following is not None and not any(line.strip() for line in lines[block.end:following.line - 1])
+        pairs.append((block, following if adjacent and _is_output(following) else None))
+    return pairs
 
 
 def _module_available(name: str) -> bool:
@@ -92,7 +117,17 @@ def _module_available(name: str) -> bool:
         return False
 
 
-def _run_block(block: Block, namespace: dict) -> None:
+def _run_block(block: Block, namespace: dict, output: Block | None = None) -> None:
+    if output is not None:
+        captured = io.StringIO()
+        with contextlib.redirect_stdout(captured):
+            _run_block(block, namespace)
+        checker = doctest.OutputChecker()
+        got = captured.getvalue()
+        if not checker.check_output(output.code, got, _DOCTEST_FLAGS):
+            pytest.fail(f"{block.where}: the printed output differs from the Output block at {output.where}:\n"
+                        f"shown:\n{output.code}\nprinted:\n{got}")
+        return
     if ">>>" in block.code:
         test = doctest.DocTestParser().get_doctest(block.code, namespace, block.where, str(block.path), block.line)
         runner = doctest.DocTestRunner(optionflags=_DOCTEST_FLAGS)
@@ -114,7 +149,7 @@ def test_page_examples_run(path: Path, tmp_path, monkeypatch) -> None:
     namespace: dict = {"__name__": "__docs__"}
     skipped = []
     ran = 0
-    for block in code_blocks(path):
+    for block, output in with_outputs(path):
         if block.language != "python":
             continue
         if block.directive:
@@ -126,7 +161,7 @@ def test_page_examples_run(path: Path, tmp_path, monkeypatch) -> None:
             if missing:
                 skipped.append(f"{block.where}: requires {', '.join(missing)}")
                 continue
-        _run_block(block, namespace)
+        _run_block(block, namespace, output)
         ran += 1
     if not ran:
         pytest.skip("every python block is waiting on code: " + "; ".join(skipped))
@@ -146,10 +181,33 @@ def test_every_python_block_is_run_or_says_why() -> None:
 
 
 def test_derivation_checks_its_math() -> None:
-    """The derivation's numerical checks are real code: at least a handful of python blocks, none skipped."""
-    blocks = [b for b in code_blocks(ROOT / "docs" / "derivation.md") if b.language == "python"]
-    assert len(blocks) >= 5
-    assert not [b.where for b in blocks if b.directive]
+    """The derivation's numerical checks are real code: at least a handful of python blocks, none skipped,
+    and every example after the imports shows its output (a doctest, or an Output block under it)."""
+    pairs = [(b, out) for b, out in with_outputs(ROOT / "docs" / "derivation.md") if b.language == "python"]
+    assert len(pairs) >= 5
+    assert not [b.where for b, _ in pairs if b.directive]
+    silent = [b.where for b, out in pairs[1:] if out is None and ">>>" not in b.code]
+    assert not silent, f"examples without their printed output shown under them: {silent}"
+
+
+def test_derivation_uses_public_names_only() -> None:
+    """No example imports from a private module (a name starting with an underscore)."""
+    code = "".join(b.code for b in code_blocks(ROOT / "docs" / "derivation.md") if b.language == "python")
+    private = re.findall(r"^\s*(?:>>> )?(?:from|import)\s+([\w.]*\._\w+)", code, flags=re.MULTILINE)
+    assert not private, f"private modules imported on the derivation page: {private}"
+
+
+def test_output_blocks_are_checked(tmp_path) -> None:
+    """An Output block that does not match what its example prints fails the page."""
+    page = tmp_path / "page.md"
+    page.write_text('```python\nprint(1 + 1)\n```\n\n```text title="Output"\n3\n```\n', encoding="utf-8")
+    (block, output), _ = with_outputs(page)
+    assert output is not None and output.code == "3\n"
+    with pytest.raises(pytest.fail.Exception, match="printed output differs"):
+        _run_block(block, {}, output)
+    page.write_text('```python\nprint(1 + 1)\n```\n\n```text title="Output"\n2\n```\n', encoding="utf-8")
+    (block, output), _ = with_outputs(page)
+    _run_block(block, {}, output)
 
 
 # --- docstring examples of the package ------------------------------------------------------------------
@@ -199,6 +257,7 @@ def test_figure_script_writes_every_figure_the_pages_use(tmp_path) -> None:
         if path.exists():
             used |= set(re.findall(r"figures/([\w.-]+\.png)", path.read_text(encoding="utf-8")))
     assert used, "no page shows a figure"
+    used -= {"bench.png"}  # the benchmark chart is copied by make_bench_page.py (test_benchmark_page_is_the_latest_run)
     assert used <= written, f"pages show figures the script does not make: {sorted(used - written)}"
     committed = {p.name for p in FIGURES.glob("*.png")}
     assert used <= committed, f"figures not committed (run make docs): {sorted(used - committed)}"
@@ -206,12 +265,24 @@ def test_figure_script_writes_every_figure_the_pages_use(tmp_path) -> None:
         assert (tmp_path / name).stat().st_size > 5_000, f"{name} looks empty"
 
 
-def test_site_builds_strict(tmp_path) -> None:
+def test_benchmark_page_is_the_latest_run(tmp_path) -> None:
+    """docs/benchmarks.md and its chart are what make_bench_page.py makes from benchmarks/results/ now."""
+    result = subprocess.run([sys.executable, str(FIGURES / "make_bench_page.py"), "--docs", str(tmp_path)],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    made = (tmp_path / "benchmarks.md").read_text(encoding="utf-8")
+    table = (ROOT / "benchmarks" / "results" / "bench.md").read_text(encoding="utf-8")
+    assert "| case |" in made and all(line in made for line in table.splitlines() if line.startswith("|"))
+    stale = "stale: run python docs/figures/make_bench_page.py (or make docs) and commit the result"
+    assert (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8") == made, f"docs/benchmarks.md is {stale}"
+    assert (FIGURES / "bench.png").read_bytes() == (tmp_path / "figures" / "bench.png").read_bytes(), \
+        f"docs/figures/bench.png is {stale}"
+
+
+def test_site_builds_strict() -> None:
+    """The strict build, made once per session and shared with tests/test_site_links.py's crawl."""
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    result = subprocess.run([sys.executable, "-m", "mkdocs", "build", "--strict", "--quiet",
-                             "--config-file", str(ROOT / "mkdocs.yml"), "--site-dir", str(tmp_path / "site")],
-                            capture_output=True, text=True, timeout=300, cwd=ROOT,
-                            env={**os.environ, "NO_MKDOCS_2_WARNING": "1"})
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert (tmp_path / "site" / "derivation" / "index.html").exists()
+    build = build_site()
+    assert build.returncode == 0, build.log
+    assert (build.site / "derivation.html").exists()

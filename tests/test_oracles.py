@@ -422,3 +422,70 @@ def test_missing_framework_names_the_extra(monkeypatch):
     assert "tensorflow" not in available_oracles()
     with pytest.raises(OracleUnavailable, match=r"pip install 'vanilla-nn\[tensorflow\]'"):
         get_oracle("tensorflow")
+
+
+# --- issue 10: adaptive max pooling, max unpooling, interpolate, divisor_override by hand ----------------------
+
+def test_adaptive_max_pool_by_hand(oracle):
+    # windows [0, 2) and [2, 4) of [1, 4, 2, 3]: maxima 4 and 3; each gradient goes to its maximum
+    result = _run(oracle, "adaptive_max_pool1d", [[[[1.0, 4.0, 2.0, 3.0]]]], {"output_size": 2}, [[[10, 20]]])
+    np.testing.assert_allclose(result.output, [[[4, 3]]])
+    np.testing.assert_allclose(result.grads[0], [[[0, 10, 0, 20]]])
+
+
+def test_avg_pool_divisor_override_by_hand(oracle):
+    # 2x2 windows of ones sum to 4; divided by 3 instead of 4; each cell is in one window: grad = gy / 3
+    result = _run(oracle, "avg_pool2d", [np.ones((1, 1, 2, 4))], {"kernel_size": 2, "divisor_override": 3},
+                  [[[[3.0, 6.0]]]])
+    np.testing.assert_allclose(result.output, [[[[4 / 3, 4 / 3]]]])
+    np.testing.assert_allclose(result.grads[0], [[[[1, 1, 2, 2], [1, 1, 2, 2]]]])
+
+
+def test_interpolate_nearest_by_hand(oracle):
+    # size 4 from 2: cells 0, 0, 1, 1; the gradient of a cell sums its two copies
+    result = _run(oracle, "interpolate", [[[[1.0, 2.0]]]], {"size": 4}, [[[1, 2, 3, 4]]])
+    np.testing.assert_allclose(result.output, [[[1, 1, 2, 2]]])
+    np.testing.assert_allclose(result.grads[0], [[[3, 7]]])
+
+
+def test_interpolate_bilinear_align_corners_by_hand(oracle):
+    # a 1x2 row [0, 3] to 1x4 with the corners aligned: 0, 1, 2, 3 (weights 1, 2/3, 1/3, 0 on the first cell)
+    result = _run(oracle, "interpolate", [[[[[0.0, 3.0]]]]], {"size": (1, 4), "mode": "bilinear",
+                                                               "align_corners": True}, [[[[3, 3, 3, 3]]]],
+                  np.float32)
+    np.testing.assert_allclose(result.output, [[[[0, 1, 2, 3]]]], rtol=1e-6, atol=1e-6)
+    np.testing.assert_allclose(result.grads[0], [[[[6, 6]]]], rtol=1e-6)
+
+
+def test_torch_max_unpool_by_hand():
+    # values 5, 7 to positions 3 and 0 of a length-4 output; the gradient reads those positions back
+    result = get_oracle("torch").run("max_unpool1d", [np.array([[[5.0, 7.0]]]), np.array([[[3, 0]]])],
+                                     {"kernel_size": 2}, np.array([[[1.0, 2.0, 3.0, 4.0]]]))
+    np.testing.assert_allclose(result.output, [[[7, 0, 0, 5]]])
+    np.testing.assert_allclose(result.grads[0], [[[4, 1]]])
+    assert result.grads[1] is None  # integer indices get no gradient
+
+
+@pytest.mark.parametrize("op, arrays, options, dtype, phrase", [
+    ("adaptive_max_pool2d", [(1, 2, 7, 6)], {"output_size": (3, 3)}, "float32", "do not divide"),
+    ("max_unpool2d", [(1, 2, 2, 2), (1, 2, 2, 2)], {"kernel_size": 2}, "float32", "no unpooling op"),
+    ("interpolate", [(1, 2, 2, 2, 2)], {"scale_factor": 2}, "float32", "3-d input"),
+    ("interpolate", [(1, 2, 4, 4)], {"size": 5, "mode": "bilinear"}, "float64", "computes in float32"),
+    ("interpolate", [(1, 2, 5, 5)], {"scale_factor": 1.7}, "float32", "used as given"),
+])
+def test_tensorflow_reports_what_it_lacks_for_issue_10_ops(op, arrays, options, dtype, phrase):
+    data = [np.ones(s, dtype) if i == 0 else np.zeros(s, np.int64) for i, s in enumerate(arrays)]
+    with pytest.raises(NotSupportedByOracle, match="not supported by TensorFlow") as info:
+        get_oracle("tensorflow").run(op, data, options, None)
+    assert phrase in str(info.value)
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.op.startswith("max_unpool")], ids=lambda c: c.id)
+def test_unpool_indices_are_distinct_positions_of_the_output_plane(case):
+    x, indices = make_arrays(case, "float64")
+    n = int(case.op[-2])
+    plane = int(np.prod(get_oracle("torch").run(case.op, [x, indices], case.options).output.shape[-n:]))
+    rows = indices.reshape(-1, int(np.prod(indices.shape[-n:])))
+    assert indices.dtype == np.int64 and not indices.flags.c_contiguous
+    assert rows.min() >= 0 and rows.max() < plane
+    assert all(len(set(row.tolist())) == row.size for row in rows)

@@ -63,18 +63,20 @@ def test_train_on_tiny_mnist_files(tmp_path, capsys):
     assert "test accuracy" in capsys.readouterr().out
 
 
-def test_train_and_predict_errors(tmp_path):
-    with pytest.raises(SystemExit, match="--data-dir"):
-        cli.main(["train", "--dataset", "mnist", "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="cannot load mnist"):
-        cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path)])
-    with pytest.raises(SystemExit, match="--epochs"):
+def test_train_and_predict_errors(tmp_path, capsys):
+    # usage errors exit 2, file errors 1, each with a message naming the option or file (more in test_cli_errors)
+    with pytest.raises(SystemExit) as exit_:
         cli.main(["train", "--epochs", "0"])
-    with pytest.raises(SystemExit, match="weights"):
-        cli.main(["predict", "--weights", str(tmp_path / "missing.npz")])
+    assert exit_.value.code == 2 and "--epochs" in capsys.readouterr().err
+    assert cli.main(["train", "--dataset", "mnist", "--out", str(tmp_path)]) == 2
+    assert "--data-dir" in capsys.readouterr().err
+    assert cli.main(["train", "--dataset", "mnist", "--data-dir", str(tmp_path), "--out", str(tmp_path)]) == 1
+    assert "cannot load mnist" in capsys.readouterr().err
+    assert cli.main(["predict", "--weights", str(tmp_path / "missing.npz")]) == 1
+    assert "missing.npz" in capsys.readouterr().err
     np.savez(tmp_path / "other.npz", **{"fc.weight": np.zeros((2, 2), np.float32)})
-    with pytest.raises(SystemExit, match="not a vanilla-nn LeNet"):
-        cli.main(["predict", "--weights", str(tmp_path / "other.npz")])
+    assert cli.main(["predict", "--weights", str(tmp_path / "other.npz")]) == 1
+    assert "not a vanilla-nn LeNet" in capsys.readouterr().err
 
 
 def test_pytorch_trained_weights_give_the_same_logits(tmp_path, capsys):
@@ -119,10 +121,45 @@ def test_lenet_rejects_mismatched_images():
     (np.zeros((2, 1, 8, 8), np.int32), "dtype int32"),
     (np.zeros((2, 1, 1, 8, 8), np.float32), "shape"),
 ])
-def test_predict_bad_images(tmp_path, images, word):
+def test_predict_bad_images(tmp_path, capsys, images, word):
     from vanilla_nn.nn import serialization
 
     weights = serialization.save(lenet(image_size=8, rng=0).state_dict(), tmp_path / "w.npz")
     np.save(tmp_path / "x.npy", images)
-    with pytest.raises(SystemExit, match=word):
-        cli.main(["predict", "--weights", str(weights), "--images", str(tmp_path / "x.npy")])
+    assert cli.main(["predict", "--weights", str(weights), "--images", str(tmp_path / "x.npy")]) == 1
+    assert word in capsys.readouterr().err
+
+
+def test_lenet_trains_the_same_on_the_tape_and_on_the_explicit_path():
+    from vanilla_nn.commands.train import train_model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.random((40, 1, 8, 8)).astype(np.float32), rng.integers(0, 10, 40)
+    runs = []
+    for tape in (True, False):
+        model = lenet(channels=(4, 8), hidden=16, rng=0)
+        history = train_model(model, x, y, x[:8], y[:8], epochs=2, batch_size=8, lr=1e-2, seed=0, tape=tape)
+        runs.append((model.state_dict(), history))
+    (tape_state, tape_history), (explicit_state, explicit_history) = runs
+    assert tape_history == explicit_history
+    for key, value in tape_state.items():
+        assert np.array_equal(value, explicit_state[key]), key
+    assert not np.array_equal(tape_state["0.weight"], lenet(channels=(4, 8), hidden=16, rng=0).state_dict()["0.weight"])
+
+
+@pytest.mark.parametrize("model", ["resnet18", "mobilenet_v2"])
+def test_train_another_model_then_predict_reads_it_back(tmp_path, capsys, model):
+    from run_helpers import tiny_mnist
+
+    data = tiny_mnist(tmp_path / "data")
+    out = tmp_path / "run"
+    assert cli.main(["train", "--model", model, *data, "--epochs", "1", "--batch-size", "8", "--no-progress",
+                     "--no-plots", "--json", "--out", str(out)]) == 0
+    accuracy = _last_json(capsys)[0]["test_accuracy"]
+    from vanilla_nn.nn import serialization
+
+    assert "conv1.weight" in serialization.load(out / "model.npz") or "features.0.0.weight" in serialization.load(
+        out / "model.npz")
+    for weights in ("model.safetensors", "model.npz"):  # the name comes from the metadata, or the manifest beside
+        assert cli.main(["predict", "--weights", str(out / weights), *data, "--json", "--show", "0"]) == 0
+        assert _last_json(capsys)[0]["test_accuracy"] == accuracy

@@ -34,7 +34,10 @@ plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 100})
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> None:
-    fig.savefig(out / name, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    from vanilla_nn import _io
+
+    with _io.atomic_path(out / name) as temp:  # a temporary file beside it, renamed into place
+        fig.savefig(temp, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 
@@ -251,7 +254,114 @@ def padding_modes(out: Path) -> None:
     _save(fig, out, "padding_modes.png")
 
 
-FIGURES = [receptive_fields, im2col_layout, col2im_scatter, output_sizes, padding_modes]
+def _matrix(ax: plt.Axes, matrix: np.ndarray, x0: float, y0: float, title: str, row_label: str,
+            col_label: str) -> None:
+    """A small integer matrix whose entries 1..K stand for the weights w0..w(K-1) (0: an empty cell)."""
+    rows, cols = matrix.shape
+    for r in range(rows):
+        for c in range(cols):
+            k = int(round(matrix[r, c])) - 1
+            face = TAP_COLOURS[k] if k >= 0 else "white"
+            ax.add_patch(Rectangle((x0 + c, y0 + r), 1, 1, facecolor=face, alpha=0.55 if k >= 0 else 1,
+                                   edgecolor="black", lw=0.6))
+            if k >= 0:
+                ax.text(x0 + c + 0.5, y0 + r + 0.5, f"w{k}", ha="center", va="center", fontsize=10)
+        ax.text(x0 - 0.2, y0 + r + 0.5, f"{row_label}{r}", ha="right", va="center", fontsize=9)
+    for c in range(cols):
+        ax.text(x0 + c + 0.5, y0 - 0.15, f"{col_label}{c}", ha="center", va="bottom", fontsize=9)
+    ax.text(x0 + cols / 2, y0 - 1.0, title, ha="center", va="bottom", fontsize=11)
+
+
+def transposed_convolution(out: Path) -> None:
+    """1-d, S = 7, K = 3, s = 2: the convolution as a matrix A, the transposed convolution as A^T, and A^T u
+    computed as zero insertion + padding + the flipped kernel. Matrices come from F.conv1d and
+    F.conv_transpose1d applied to unit vectors; the zero-insertion identity is checked before drawing."""
+    import vanilla_nn.functional as F
+
+    size, k, s = 7, 3, 2
+    w = np.arange(1.0, k + 1).reshape(1, 1, k)                      # w0, w1, w2 drawn as 1, 2, 3
+    o = F.conv1d(np.zeros((1, 1, size)), w, stride=s).shape[-1]
+    A = np.stack([F.conv1d(e.reshape(1, 1, size), w, stride=s)[0, 0] for e in np.eye(size)], axis=1)  # (O, S)
+    AT = np.stack([F.conv_transpose1d(e.reshape(1, 1, o), w, stride=s)[0, 0] for e in np.eye(o)], axis=1)
+    assert np.array_equal(AT, A.T), "conv_transpose1d is not the transpose of conv1d"
+    u = np.random.default_rng(0).standard_normal(o)
+    spread = np.zeros(s * (o - 1) + 1)
+    spread[::s] = u                                                # s - 1 zeros between the values
+    framed = np.pad(spread, k - 1)                                 # d(K-1) - p = 2 zeros on each side
+    full = F.conv1d(framed.reshape(1, 1, -1), np.flip(w, -1))[0, 0]
+    assert np.allclose(full, F.conv_transpose1d(u.reshape(1, 1, o), w, stride=s)[0, 0])
+
+    fig = plt.figure(figsize=(13, 7.6))
+    top = fig.add_axes((0.02, 0.40, 0.96, 0.54))
+    _matrix(top, A, 1.5, 1.2, f"convolution y = A x:  A is O x S = {o} x {size}\n(row o holds the kernel at "
+            f"columns o*s + k)", "o=", "x")
+    _matrix(top, A.T, 13.5, 1.2, f"transposed convolution z = A^T u:  A^T is S x O = {size} x {o}\n"
+            "(the same weights, read down the columns)", "z", "u")
+    top.annotate("", xy=(12.6, 2.7), xytext=(9.2, 2.7),
+                 arrowprops={"arrowstyle": "-|>", "lw": 2, "color": "black"})
+    top.text(10.9, 2.45, "transpose\n(adjoint)", ha="center", va="bottom", fontsize=10)
+    top.text(13.5 + o + 0.6, 2.2, "z2 = w2*u0 + w0*u1 :\ntwo windows overlap\nat input cell 2,\n"
+             "their gradients add", ha="left", va="top", fontsize=9)
+    _finish(top, 21, 9)
+    top.set_xlim(-0.8, 21.5)
+    top.set_ylim(9.3, -0.3)
+
+    bottom = fig.add_axes((0.02, 0.0, 0.96, 0.36))
+    n = len(framed)
+    labels = ["0"] * (k - 1) + [f"u{i // s}" if i % s == 0 else "0" for i in range(len(spread))] + ["0"] * (k - 1)
+    for q in range(n):
+        inserted = labels[q] == "0" and k - 1 <= q < n - (k - 1)
+        face = "#fee6ce" if inserted else ("#deebf7" if labels[q] != "0" else GREY)
+        bottom.add_patch(Rectangle((q + 1.5, 1.5), 1, 1, facecolor=face, edgecolor="black", lw=0.6))
+        bottom.text(q + 2.0, 2.0, labels[q], ha="center", va="center", fontsize=10)
+    bottom.text(1.3, 2.0, "spread u", ha="right", va="center", fontsize=10)
+    j = 2                                                          # output cell z2
+    for tap in range(k):
+        weight = k - 1 - tap                                       # the flipped kernel: w2 w1 w0
+        bottom.add_patch(Rectangle((j + tap + 1.5, 0.2), 1, 1, facecolor=TAP_COLOURS[weight], alpha=0.55,
+                                   edgecolor="black", lw=0.6))
+        bottom.text(j + tap + 2.0, 0.7, f"w{weight}", ha="center", va="center", fontsize=10)
+    bottom.text(1.3, 0.7, "flipped kernel", ha="right", va="center", fontsize=10)
+    bottom.add_patch(Rectangle((j + 1.5, 1.5), k, 1, fill=False, edgecolor=RED, lw=2.5))
+    for q in range(size):                                          # z_q under the middle of its window
+        bottom.add_patch(Rectangle((q + 1.5 + (k - 1) / 2, 4.0), 1, 1, facecolor="white", edgecolor="black",
+                                   lw=0.6))
+        bottom.text(q + 2.0 + (k - 1) / 2, 4.5, f"z{q}", ha="center", va="center", fontsize=10)
+    bottom.text(1.3, 4.5, "z = A^T u", ha="right", va="center", fontsize=10)
+    bottom.add_patch(FancyArrowPatch((j + 2.0 + (k - 1) / 2, 2.5), (j + 2.0 + (k - 1) / 2, 4.0), arrowstyle="-|>",
+                                     mutation_scale=12, color=RED, lw=1.8))
+    bottom.text(n + 2.4, 0.3, f"1. insert s - 1 = {s - 1} zero (orange) between the values of u\n"
+                f"2. pad with d(K-1) - p = {k - 1} zeros on each side (grey)\n"
+                "3. correlate with the kernel flipped (w2 w1 w0), stride 1\n"
+                "   (channels swapped: C_in and C_out trade places)\n"
+                f"The result is A^T u, {size} cells (+ output_padding): z2 = w2*u0 + w1*0 + w0*u1.\n"
+                "vanilla_nn never builds the zeros: it scatters with col2im,\nthe adjoint of im2col (section 5).",
+                ha="left", va="top", fontsize=10)
+    _finish(bottom, n + 18, 5)
+    bottom.set_xlim(-3.5, n + 19)
+    fig.suptitle("The transposed convolution is the adjoint of the convolution (1-d, S = 7, K = 3, stride 2)",
+                 y=0.995)
+    _save(fig, out, "conv_transpose.png")
+
+
+def autograd_graph(out: Path) -> None:
+    """The tape's graph of a small residual block (the one of docs/guides/own_model.md, smaller)."""
+    import vanilla_nn as vn
+    from vanilla_nn import nn
+
+    conv1 = nn.Conv2d(2, 2, 3, padding=1, dtype=np.float64, rng=0)
+    conv2 = nn.Conv2d(2, 2, 3, padding=1, dtype=np.float64, rng=1)
+    relu = nn.ReLU()
+    x = vn.tensor(np.ones((1, 2, 4, 4)), requires_grad=True)   # so the skip connection shows
+    y = relu(conv2(relu(conv1(x))) + x)
+    loss = nn.MSELoss()(y, np.zeros((1, 2, 4, 4)))
+    names = {"x": x, "conv1.weight": conv1.weight, "conv1.bias": conv1.bias, "conv2.weight": conv2.weight,
+             "conv2.bias": conv2.bias}
+    vn.autograd.graph(loss, names=names, png=str(out / "autograd_graph.png"))
+
+
+FIGURES = [receptive_fields, im2col_layout, col2im_scatter, output_sizes, padding_modes, transposed_convolution,
+           autograd_graph]
 
 
 def main(argv: list[str] | None = None) -> int:

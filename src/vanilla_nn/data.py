@@ -9,9 +9,9 @@
 
 from __future__ import annotations
 
-import gzip
 import math
 import numbers
+import struct
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from vanilla_nn._extras import import_optional
+from vanilla_nn._files import BoundedGzip, CorruptFileError, allocate, read_exact
 
 __all__ = ["Split", "load_digits", "load_mnist", "read_idx", "stratified_split", "batches", "IDXError"]
 
@@ -32,8 +33,8 @@ class Split(NamedTuple):
     y_test: np.ndarray
 
 
-class IDXError(ValueError):
-    """A missing, malformed or truncated IDX file."""
+class IDXError(CorruptFileError):
+    """A malformed, truncated or oversized IDX file (a ``ValueError``); the message names the file."""
 
 
 def _check_float_dtype(dtype: Any) -> np.dtype:
@@ -92,46 +93,82 @@ _MNIST_FILES = {
 }
 
 
-def _read_bytes(path: Path) -> bytes:
-    if path.suffix == ".gz":
-        try:
-            with gzip.open(path, "rb") as handle:
-                return handle.read()
-        except (OSError, EOFError) as error:
-            raise IDXError(f"{path}: not a readable gzip file ({error}); the file may be truncated or corrupt") \
-                from error
-    return path.read_bytes()
+_HEADER_MAX = 4 + 4 * 255
+_DEFLATE_RATIO = 1100  # deflate inflates at most ~1032:1; a .gz whose header claims more is lying
+
+
+def _read_up_to(stream: Any, size: int) -> bytes:
+    """``size`` bytes from ``stream``, fewer only at its end."""
+    parts, got = [], 0
+    while got < size:
+        part = stream.read(size - got)
+        if not part:
+            break
+        parts.append(part)
+        got += len(part)
+    return b"".join(parts)
 
 
 def read_idx(path: str | Path, ndim: int | None = None) -> np.ndarray:
     """Read one IDX file (raw or gzipped): magic ``0 0 type ndim``, ``ndim`` big-endian uint32 sizes, data.
 
-    Raises :class:`IDXError` (a ``ValueError``) naming the file for a bad magic number, an unexpected number
-    of dimensions (when ``ndim`` is given), or a size that does not match the header (truncated or padded).
+    The header is read and checked first; then exactly the bytes it declares are read (a ``.gz`` file is
+    inflated only that far, plus one byte to detect trailing data), into a fresh native-order array.
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        IDXError: (a :class:`~vanilla_nn._files.CorruptFileError`, a ``ValueError``) one line naming the file:
+            a bad magic number, an unexpected number of dimensions (when ``ndim`` is given), a size that does
+            not match the header (truncated or trailing data), a corrupt gzip stream, or a header declaring
+            more data than the file can hold or memory can take.
     """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"IDX file {path} does not exist")
-    raw = _read_bytes(path)
-    if len(raw) < 4:
-        raise IDXError(f"{path}: only {len(raw)} bytes, too short for the 4-byte IDX magic number (truncated?)")
-    zero0, zero1, type_code, dims = raw[:4]
+    try:
+        with open(path, "rb") as handle:
+            return _read_idx_stream(path, handle, ndim)
+    except IDXError:
+        raise
+    except CorruptFileError as error:  # from the gzip stream or the allocation
+        raise IDXError(str(error)) from error
+
+
+def _read_idx_stream(path: Path, handle: Any, ndim: int | None) -> np.ndarray:
+    file_size = handle.seek(0, 2)
+    handle.seek(0)
+    gz = path.suffix == ".gz"
+    stream = BoundedGzip(handle, path) if gz else handle
+    magic = _read_up_to(stream, 4)
+    if len(magic) < 4:
+        raise IDXError(f"{path}: only {len(magic)} bytes, too short for the 4-byte IDX magic number "
+                       f"(empty or truncated?)")
+    zero0, zero1, type_code, dims = magic
     if zero0 != 0 or zero1 != 0 or type_code not in _IDX_TYPES:
-        raise IDXError(f"{path}: bad IDX magic number 0x{raw[:4].hex()}; expected 0x0000 then a type byte in "
+        raise IDXError(f"{path}: bad IDX magic number 0x{magic.hex()}; expected 0x0000 then a type byte in "
                        f"{sorted(hex(t) for t in _IDX_TYPES)} and the number of dims (is this an IDX file?)")
     if ndim is not None and dims != ndim:
         raise IDXError(f"{path}: the header says {dims} dims, expected {ndim}")
+    sizes = _read_up_to(stream, 4 * dims)
     header = 4 + 4 * dims
-    if len(raw) < header:
-        raise IDXError(f"{path}: truncated header, {len(raw)} bytes for a {header}-byte header of {dims} dims")
-    shape = tuple(int(v) for v in np.frombuffer(raw, dtype=">u4", count=dims, offset=4))
+    if len(sizes) < 4 * dims:
+        raise IDXError(f"{path}: truncated header, {4 + len(sizes)} bytes for a {header}-byte header of {dims} "
+                       f"dims")
+    shape = struct.unpack(f">{dims}I", sizes)
     item = np.dtype(_IDX_TYPES[type_code])
-    expected = header + math.prod(shape) * item.itemsize
-    if len(raw) != expected:
-        what = "truncated" if len(raw) < expected else "has trailing data"
-        raise IDXError(f"{path}: {what}: {len(raw)} bytes but the header (shape {shape}, {item.name}) needs "
-                       f"{expected}")
-    data = np.frombuffer(raw, dtype=item, offset=header).reshape(shape)
+    nbytes = math.prod(shape) * item.itemsize
+    described = f"the header (shape {shape}, {item.name})"
+    if not gz and file_size != header + nbytes:
+        what = "truncated" if file_size < header + nbytes else "has trailing data"
+        raise IDXError(f"{path}: {what}: {file_size} bytes but {described} needs {header + nbytes}")
+    if gz and nbytes > file_size * _DEFLATE_RATIO:
+        raise IDXError(f"{path}: {described} declares {nbytes:,} bytes of data, more than a {file_size:,}-byte "
+                       f"gzip file can hold (truncated or corrupt)")
+    data = allocate(path, shape, item, described)
+    read_exact(path, stream.readinto, data, described)
+    if gz and stream.read(1):
+        raise IDXError(f"{path}: has trailing data: the gzip stream holds more than the {header + nbytes} bytes "
+                       f"{described} needs")
     return data.astype(item.newbyteorder("="))
 
 
@@ -144,29 +181,48 @@ def _find(directory: Path, stem: str) -> Path:
                             f"IDX files (raw or .gz) into this directory")
 
 
-def load_mnist(directory: str | Path, kind: str = "mnist", dtype: Any = np.float32) -> Split:
+def load_mnist(directory: str | Path, kind: str = "mnist", dtype: Any = np.float32, min_image_size: int = 1) -> Split:
     """MNIST (``kind="mnist"``) or Fashion-MNIST (``kind="fashion"``) from the standard IDX files.
 
     ``directory`` holds ``train-images-idx3-ubyte``, ``train-labels-idx1-ubyte``, ``t10k-images-idx3-ubyte``
     and ``t10k-labels-idx1-ubyte`` (each raw or ``.gz``; both datasets use these names). Returns images
-    ``(N, 1, 28, 28)`` scaled to ``[0, 1]`` and int64 labels; the split is the files' own train/test split.
+    ``(N, 1, H, W)`` (28 x 28 for the real files) scaled to ``[0, 1]`` and int64 labels; the split is the
+    files' own train/test split.
+
+    Raises:
+        FileNotFoundError: the directory or one of the files is missing.
+        IDXError: (a ``ValueError``) naming the file: a malformed, truncated or oversized file (see
+            :func:`read_idx`), an empty split, images smaller than ``min_image_size`` (e.g. the model's
+            kernel or the 4 x 4 that LeNet needs), non-integer labels or labels outside 0..9, or images and
+            labels of different counts.
     """
     if kind not in ("mnist", "fashion"):
         raise ValueError(f"kind={kind!r} must be 'mnist' or 'fashion'")
     dtype = _check_float_dtype(dtype)
+    if not isinstance(min_image_size, numbers.Integral) or isinstance(min_image_size, bool) or min_image_size < 1:
+        raise ValueError(f"min_image_size={min_image_size!r} must be a positive int")
     directory = Path(directory)
     if not directory.is_dir():
         raise FileNotFoundError(f"data directory {directory} for {kind} does not exist")
-    arrays = {}
-    for key, stem in _MNIST_FILES.items():
-        arrays[key] = read_idx(_find(directory, stem), ndim=3 if key.endswith("images") else 1)
+    paths = {key: _find(directory, stem) for key, stem in _MNIST_FILES.items()}
     parts = []
     for split in ("train", "test"):
-        images, labels = arrays[f"{split}_images"], arrays[f"{split}_labels"]
+        images_path, labels_path = paths[f"{split}_images"], paths[f"{split}_labels"]
+        images = read_idx(images_path, ndim=3)
+        if len(images) == 0:
+            raise IDXError(f"{images_path}: the {split} split is empty (the header says 0 images)")
+        if min(images.shape[1:]) < min_image_size:
+            raise IDXError(f"{images_path}: images are {images.shape[1]} x {images.shape[2]}, smaller than the "
+                           f"{min_image_size} x {min_image_size} needed")
+        labels = read_idx(labels_path, ndim=1)
+        if labels.dtype.kind not in "iu":
+            raise IDXError(f"{labels_path}: labels have type {labels.dtype}; expected integers (type 0x08)")
         if len(images) != len(labels):
-            raise IDXError(f"{directory}: {split} has {len(images)} images but {len(labels)} labels")
-        if labels.size and (labels.min() < 0 or labels.max() > 9):
-            raise IDXError(f"{directory}: {split} labels must lie in 0..9, found {labels.min()}..{labels.max()}")
+            raise IDXError(f"{labels_path}: {len(labels)} labels but {len(images)} images in "
+                           f"{images_path.name}; the {split} split has {len(images)} images but {len(labels)} "
+                           f"labels")
+        if labels.min() < 0 or labels.max() > 9:
+            raise IDXError(f"{labels_path}: {split} labels must lie in 0..9, found {labels.min()}..{labels.max()}")
         scale = 255.0 if images.dtype == np.uint8 else 1.0
         parts += [(images.astype(np.float64) / scale).astype(dtype)[:, None], labels.astype(np.int64)]
     return Split(*parts)

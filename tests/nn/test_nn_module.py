@@ -106,8 +106,11 @@ def test_npz_never_unpickles(tmp_path):
 
 
 def test_bad_weight_file_names(tmp_path):
-    with pytest.raises(ValueError, match=r"\.npz or \.safetensors"):
+    (tmp_path / "w.pt").write_bytes(b"\x80\x02garbage")  # another suffix: judged by content
+    with pytest.raises(ValueError, match=r"w\.pt: neither a \.npz .* nor a \.safetensors"):
         serialization.load(tmp_path / "w.pt")
+    with pytest.raises(ValueError, match=r"\.npz or \.safetensors"):
+        serialization.save({}, tmp_path / "w.pt")
     with pytest.raises(FileNotFoundError, match="w.npz"):
         serialization.load(tmp_path / "w.npz")
     (tmp_path / "w.safetensors").write_bytes(b"\x01\x02garbage")

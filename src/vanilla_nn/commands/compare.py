@@ -4,10 +4,11 @@ The procedure is the classic one, so published runs can be reproduced: seed NumP
 --seed; draw the input with np.random.random(input_shape); take the weight and bias from the framework's
 default layer initialiser (torch.nn.Conv2d(...) after torch.manual_seed(seed); for TensorFlow, Keras's
 defaults: GlorotUniform(seed) kernel, zero bias), cast to float64 and then to --dtype; run forward; draw the
-upstream gradient with np.random.random(output.shape); run backward. Each result (output, grad_input,
-grad_weight, grad_bias) is printed from vanilla_nn and from the framework, then the max abs and relative
-difference of each (relative: max|diff| / max|framework|). Exit status 1 if any exceeds the tolerance
-(1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options or a feature the framework lacks.
+upstream gradient with np.random.random(output.shape); run backward. Prints one table row per result (output,
+grad_input, grad_weight, grad_bias): its shape and the max abs and relative difference between vanilla_nn and the
+framework (relative: max|diff| / max|framework|); --show-arrays prints each array from both first. Exit
+status 1 if any exceeds the tolerance (1e-10 for float64, 1e-5 for float32, or --tolerance); 2 for bad options
+or a feature the framework lacks.
 
 Ops: the convolutions and transposed convolutions (1-d to 3-d), linear (weights from torch.nn.Linear(in, out)
 or keras.layers.Dense(out); --out-features, input (*, in_features)), unfold and fold, and max / avg /
@@ -24,6 +25,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from typing import Any
 
@@ -37,58 +39,124 @@ DEFAULT_SHAPES = {1: "2,3,7", 2: "2,3,5,7", 3: "2,3,4,5,6"}
 LINEAR_DEFAULT_SHAPE = (2, 5)
 
 
-def _int_list(text: str) -> int | tuple[int, ...]:
-    """'3' -> 3, '3,2' -> (3, 2)."""
+MAX_ELEMENTS = 2**22  # the largest array (input, weight, output) compare makes: 4,194,304 elements, 32 MiB in float64
+SEED_LIMIT = 2**32  # np.random.seed's range
+
+
+def _int_list(text: str, minimum: int = 0, what: str = "") -> int | tuple[int, ...]:
+    """'3' -> 3, '3,2' -> (3, 2); every value >= ``minimum``."""
     try:
         values = tuple(int(v) for v in text.split(","))
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not an int or a comma-separated list of ints") from None
+    if min(values) < minimum:
+        raise argparse.ArgumentTypeError(f"{text!r}: {what or 'each value'} must be >= {minimum}")
     return values[0] if len(values) == 1 else values
 
 
+def _positive_list(text: str) -> int | tuple[int, ...]:
+    return _int_list(text, 1, "each value")
+
+
+def _non_negative_list(text: str) -> int | tuple[int, ...]:
+    return _int_list(text, 0, "each value")
+
+
+def _shape(text: str) -> int | tuple[int, ...]:
+    shape = _int_list(text, 1, "each size")
+    elements = math.prod(shape) if isinstance(shape, tuple) else shape
+    if elements > MAX_ELEMENTS:
+        raise argparse.ArgumentTypeError(f"{text!r} has {elements} elements; compare's limit is {MAX_ELEMENTS} "
+                                         f"(2**22)")
+    return shape
+
+
 def _padding(text: str) -> Any:
-    """'same', 'valid', '1', '1,2' or (before:after pairs) '1:0,0:2'."""
+    """'same', 'valid', '1', '1,2' or (before:after pairs) '1:0,0:2'; every value >= 0."""
     if text in ("same", "valid"):
         return text
     if ":" in text:
         try:
-            return tuple(tuple(int(v) for v in pair.split(":")) for pair in text.split(","))
+            pairs = tuple(tuple(int(v) for v in pair.split(":")) for pair in text.split(","))
         except ValueError:
             raise argparse.ArgumentTypeError(f"padding {text!r}: write before:after pairs, e.g. 1:0,0:2") from None
-    return _int_list(text)
+        if any(v < 0 for pair in pairs for v in pair):
+            raise argparse.ArgumentTypeError(f"padding {text!r}: each value must be >= 0")
+        return pairs
+    return _non_negative_list(text)
+
+
+def _positive(text: str) -> int:
+    value = _int_list(text, 1, "the value")
+    if isinstance(value, tuple):
+        raise argparse.ArgumentTypeError(f"{text!r} must be one integer")
+    return value
+
+
+def _seed(text: str) -> int:
+    value = _int_list(text, 0, "the seed")
+    if isinstance(value, tuple) or value >= SEED_LIMIT:
+        raise argparse.ArgumentTypeError(f"{text!r} must be one integer with 0 <= seed < 2**32 (np.random.seed)")
+    return value
+
+
+def _tolerance(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"{text} must be a finite number >= 0")
+    return value
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.add_argument("op", choices=OPS, help="the functional op")
-    parser.add_argument("--input-shape", type=_int_list, metavar="N,C,...",
-                        help="input shape (default 2,3,5,7 in 2-d, 2,3,7 in 1-d, 2,3,4,5,6 in 3-d; 2,5 for "
+    parser.add_argument("--input-shape", type=_shape, metavar="N,C,...",
+                        help="input shape (default: 2,3,5,7 in 2-d, 2,3,7 in 1-d, 2,3,4,5,6 in 3-d; 2,5 for "
                              "linear: (*, in_features)); for fold, the shape of the folded image "
-                             "(N, C, *output_size)")
-    parser.add_argument("--out-channels", "--out-features", type=int, default=4, dest="out_channels",
-                        help="output channels of a convolution, or out_features of linear (default 4)")
-    parser.add_argument("--kernel-size", type=_int_list, default=3, metavar="K[,K...]", help="default 3")
-    parser.add_argument("--stride", type=_int_list, default=None, metavar="S[,S...]",
-                        help="default 1; for pooling, kernel_size (PyTorch's default)")
+                             "(N, C, *output_size); at most 2**22 elements")
+    parser.add_argument("--out-channels", "--out-features", type=_positive, default=4, dest="out_channels",
+                        help="output channels of a convolution, or out_features of linear (default: %(default)s)")
+    parser.add_argument("--kernel-size", type=_positive_list, default=3, metavar="K[,K...]",
+                        help="kernel size, one int or one per spatial dim (default: %(default)s)")
+    parser.add_argument("--stride", type=_positive_list, default=None, metavar="S[,S...]",
+                        help="stride (default: 1; for pooling, kernel_size, PyTorch's default)")
     parser.add_argument("--padding", type=_padding, default=0,
-                        help="int, comma list, before:after pairs (1:0,0:2), 'same' or 'valid'")
-    parser.add_argument("--dilation", type=_int_list, default=1, metavar="D[,D...]")
-    parser.add_argument("--groups", type=int, default=1)
-    parser.add_argument("--output-padding", type=_int_list, default=0, metavar="P[,P...]",
-                        help="transposed convolutions only")
+                        help="int, comma list, before:after pairs (1:0,0:2), 'same' or 'valid' (default: "
+                             "%(default)s)")
+    parser.add_argument("--dilation", type=_positive_list, default=1, metavar="D[,D...]",
+                        help="spacing of the kernel taps (convolutions, unfold/fold, max pooling; default: "
+                             "%(default)s)")
+    parser.add_argument("--groups", type=_positive, default=1,
+                        help="channel groups of a convolution; divides the input and output channels (default: "
+                             "%(default)s)")
+    parser.add_argument("--output-padding", type=_non_negative_list, default=0, metavar="P[,P...]",
+                        help="transposed convolutions only (default: %(default)s)")
     parser.add_argument("--padding-mode", default="zeros", choices=["zeros", "reflect", "replicate", "circular"],
-                        help="convolutions only")
-    parser.add_argument("--ceil-mode", action="store_true", help="max/avg pooling only")
+                        help="convolutions only (default: %(default)s)")
+    parser.add_argument("--ceil-mode", action="store_true", help="max/avg pooling only (default: off)")
     parser.add_argument("--no-count-include-pad", action="store_true",
-                        help="avg pooling: divide by the input cells of a window only (count_include_pad=False)")
-    parser.add_argument("--output-size", type=_int_list, default=2, metavar="O[,O...]",
-                        help="adaptive pooling only (default 2)")
-    parser.add_argument("--no-bias", action="store_true", help="no bias (convolutions and linear)")
-    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64")
-    parser.add_argument("--seed", type=int, default=0, help="seeds NumPy and the framework (default 0)")
-    parser.add_argument("--oracle", choices=["torch", "tensorflow"], default="torch")
-    parser.add_argument("--tolerance", type=float, help="relative tolerance (default 1e-10 / 1e-5 by dtype)")
-    parser.add_argument("--full", action="store_true", help="print whole arrays, not a summary of large ones")
+                        help="avg pooling: divide by the input cells of a window only (count_include_pad=False; "
+                             "default: off)")
+    parser.add_argument("--output-size", type=_positive_list, default=2, metavar="O[,O...]",
+                        help="adaptive pooling only (default: %(default)s)")
+    parser.add_argument("--no-bias", action="store_true", help="no bias (convolutions and linear; default: off)")
+    parser.add_argument("--dtype", choices=["float64", "float32"], default="float64",
+                        help="dtype of every array (default: %(default)s)")
+    parser.add_argument("--seed", type=_seed, default=0,
+                        help="seeds NumPy and the framework, 0 <= seed < 2**32 (default: %(default)s)")
+    parser.add_argument("--oracle", choices=["torch", "tensorflow"], default="torch",
+                        help="the framework to compare with (default: %(default)s)")
+    parser.add_argument("--tolerance", type=_tolerance,
+                        help="relative tolerance (default: 1e-10 for float64, 1e-5 for float32)")
+    parser.add_argument("--show-arrays", action="store_true",
+                        help="print every result from vanilla_nn and from the framework before the table "
+                             "(default: off, the table only)")
+    parser.add_argument("--full", action="store_true",
+                        help="with the arrays, print them whole, not a summary of large ones (implies --show-arrays; "
+                             "default: off)")
 
 
 def _rank(op: str, shape: tuple[int, ...] | None, kernel: Any) -> int:
@@ -130,6 +198,60 @@ def _fold_columns_shape(image_shape: tuple[int, ...], options: dict[str, Any]) -
     return spec.columns_shape(image_shape[0])
 
 
+def _per_dim(value: Any, n: int) -> tuple[Any, ...]:
+    return tuple(value) if isinstance(value, tuple) else (value,) * n
+
+
+def _pad_total(padding: Any, n: int, reach: tuple[int, ...]) -> tuple[int, ...]:
+    """Padding added per spatial dim (``reach = dilation * (kernel - 1)`` for 'same'; 0 for 'valid')."""
+    if padding == "valid":
+        return (0,) * n
+    if padding == "same":
+        return reach
+    return tuple(sum(p) if isinstance(p, tuple) else 2 * p for p in _per_dim(padding, n))
+
+
+def _check_sizes(args: argparse.Namespace, op: str, shape: tuple[int, ...], n: int) -> None:
+    """Refuse (ValueError) a weight or an output larger than :data:`MAX_ELEMENTS`, before anything is made."""
+    def check(what: str, count: int) -> None:
+        if count > MAX_ELEMENTS:
+            raise ValueError(f"the {what} would have about {count} elements; compare's limit is {MAX_ELEMENTS} "
+                             f"(2**22): use smaller sizes")
+
+    check("input", math.prod(shape))
+    if op == "linear":
+        check("weight", shape[-1] * args.out_channels)
+        check("output", math.prod(shape[:-1]) * args.out_channels)
+        return
+    if len(shape) != n + 2 or op.startswith("adaptive") or op == "fold":
+        if op.startswith("adaptive"):
+            check("output", math.prod(shape[:2]) * math.prod(_per_dim(args.output_size, n)))
+        return  # a wrong rank or fold's columns: the op itself reports it
+    batch, channels, spatial = shape[0], shape[1], shape[2:]
+    kernel = _per_dim(args.kernel_size, n)
+    stride = _per_dim(1 if args.stride is None else args.stride, n)
+    dilation = _per_dim(args.dilation, n)
+    if len(kernel) != n or len(stride) != n or len(dilation) != n:
+        return  # the op reports the mismatch
+    reach = tuple(d * (k - 1) for d, k in zip(dilation, kernel, strict=True))
+    padded = [size + pad for size, pad in zip(spatial, _pad_total(args.padding, n, reach), strict=True)]
+    windows = [max(size - r, 1) for size, r in zip(padded, reach, strict=True)]  # window positions at stride 1
+    if op in CONV_OPS:
+        check("weight", channels * args.out_channels // args.groups * math.prod(kernel))
+    if op.startswith("conv_transpose"):
+        extra = _per_dim(args.output_padding, n)
+        out = [(size - 1) * s + d * (k - 1) + (e if isinstance(e, int) else 0) + 1
+               for size, s, d, k, e in zip(spatial, stride, dilation, kernel, extra * (n if len(extra) == 1 else 1),
+                                           strict=False)]
+        check("output", batch * args.out_channels * math.prod(out))
+    elif op.startswith("conv"):
+        check("output", batch * args.out_channels * math.prod(windows))
+    elif op == "unfold":
+        check("output", batch * channels * math.prod(kernel) * math.prod(windows))
+    else:  # pooling
+        check("output", batch * channels * math.prod(p + 1 for p in padded))
+
+
 def prepare(args: argparse.Namespace, oracle: Any) -> tuple[list[np.ndarray | None], dict[str, Any], str]:
     """The classic procedure up to the forward: seeded input, framework-initialised weights, options."""
     op = args.op
@@ -141,11 +263,15 @@ def prepare(args: argparse.Namespace, oracle: Any) -> tuple[list[np.ndarray | No
         shape = args.input_shape if args.input_shape is not None else _int_list(DEFAULT_SHAPES.get(n, "2,3,5,7"))
     shape = shape if isinstance(shape, tuple) else (shape,)
     options = _options(args, op)
+    _check_sizes(args, op, shape, n)
     np.random.seed(args.seed)
     if op == "fold":
         options = {"output_size": tuple(shape[2:]), **options}
         source = f"columns folding into {'x'.join(map(str, shape))}"
         shape = _fold_columns_shape(shape, options)
+        if math.prod(shape) > MAX_ELEMENTS:
+            raise ValueError(f"the columns folding into {source[21:]} would have {math.prod(shape)} elements; "
+                             f"compare's limit is {MAX_ELEMENTS} (2**22): use smaller sizes")
     x = np.random.random(shape)
     arrays: list[np.ndarray | None] = [x]
     described = f"input {'x'.join(map(str, shape))}"
@@ -201,9 +327,10 @@ def run(args: argparse.Namespace) -> int:
     except NotSupportedByOracle as error:
         print(f"vanilla-nn compare: skipped, {error}", file=sys.stderr)
         return 2
-    except (ValueError, TypeError) as error:
-        print(f"vanilla-nn compare: error: {error}", file=sys.stderr)
-        return 2
+    except (ValueError, TypeError) as error:  # options the op refuses: a usage error (argparse's style, exit 2)
+        from ._common import UsageError
+
+        raise UsageError(str(error)) from None
 
     settings = ", ".join(f"{k}={v!r}" for k, v in options.items())
     print(f"vanilla-nn compare {args.op}: {described}; {args.dtype}, seed {args.seed}")
@@ -214,11 +341,12 @@ def run(args: argparse.Namespace) -> int:
     theirs_all = (theirs.output, *(theirs.grads[i] for i in info.grad_indices))
     present = [(name, a, b) for name, a, b in zip(info.results, ours_all, theirs_all, strict=True)
                if not (a is None and b is None)]
-    threshold = sys.maxsize if args.full else 240
-    precision = 8 if args.dtype == "float64" else 6
-    with np.printoptions(precision=precision, threshold=threshold, edgeitems=3, linewidth=110, suppress=True):
-        for name, ours, ref in present:
-            _print_pair(name, ours, ref, oracle.framework)
+    if args.show_arrays or args.full:
+        threshold = sys.maxsize if args.full else 240
+        precision = 8 if args.dtype == "float64" else 6
+        with np.printoptions(precision=precision, threshold=threshold, edgeitems=3, linewidth=110, suppress=True):
+            for name, ours, ref in present:
+                _print_pair(name, ours, ref, oracle.framework)
 
     print(f"\n{'result':<14}{'shape':<22}{'max abs diff':>14}{'max rel diff':>14}   tolerance {tolerance:g}")
     failed = []
@@ -233,5 +361,6 @@ def run(args: argparse.Namespace) -> int:
         print(f"\nMISMATCH in {', '.join(failed)}: vanilla_nn and {oracle.framework} differ by more than "
               f"{tolerance:g} (relative)")
         return 1
-    print(f"\nAll {len(present)} results agree with {oracle.framework} within {tolerance:g} (relative).")
+    hint = "" if args.show_arrays or args.full else " (--show-arrays prints them)"
+    print(f"\nAll {len(present)} results agree with {oracle.framework} within {tolerance:g} (relative){hint}.")
     return 0

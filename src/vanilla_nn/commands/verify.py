@@ -1,21 +1,26 @@
 """Check every functional op against PyTorch, TensorFlow and finite differences, in one command.
 
 Runs the matrix in ``vanilla_nn.oracles.cases`` (ops x options x float64/float32): convolutions, transposed
-convolutions, unfold/fold, max/avg/adaptive-avg pooling, linear, activations, flatten, softmax/log-softmax,
-cross-entropy, MSE, batch norm and dropout. Each case's output and the gradient of every differentiable array
-are compared with each oracle's (normwise relative error, tolerance 1e-10 in float64 and 1e-5 in float32),
-and each case's backward is checked against central finite differences (``vanilla_nn.gradcheck``, float64).
+convolutions, unfold/fold, max/avg/adaptive-avg/adaptive-max pooling, max unpooling, interpolate, linear,
+activations, flatten, softmax/log-softmax, cross-entropy, MSE, batch norm and dropout. Each case's output and
+the gradient of every differentiable array are compared with each oracle's (normwise relative error, tolerance
+1e-10 in float64 and 1e-5 in float32), and each case's backward is checked against central finite differences
+(``vanilla_nn.gradcheck``, float64).
 Arrays without a gradient (integer class targets, batch norm's running statistics, a dropout mask) are inputs
 only. Options an oracle lacks are reported as skipped with the reason, never as passed. Exit status 0 only if
 nothing failed. With --json the last line of output is one JSON object:
-{"checks": N, "failed": K, "skipped": S, "oracles": [...], "worst_rel_err": {"float64": x, "float32": y}}
-(worst_rel_err: the largest oracle disagreement per dtype).
+{"checks": N, "failed": K, "skipped": S, "oracles": [...], "worst_rel_err": {"float64": x, "float32": y},
+"tolerance": {"float64": 1e-10, "float32": 1e-05}} (worst_rel_err: the largest oracle disagreement per dtype;
+tolerance: what each dtype's oracle checks must stay within).
+
+The summary table has one row per op and oracle, with the worst relative error and the tolerance of each dtype
+in their own columns: a float32 error of 1e-6 passes under 1e-5, a float64 one would fail under 1e-10.
+Finite differences run in float64 only; their tolerance is gradcheck's, atol + rtol * |gradient|.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections.abc import Callable, Sequence
@@ -34,10 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quick", action="store_true", help="the quick subset of the matrix (seconds)")
     parser.add_argument("--json", action="store_true", help="end with one line of JSON totals")
     parser.add_argument("--op", action="append", metavar="OP",
-                        help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d")
+                        help="only this op (repeatable), e.g. --op conv2d --op conv_transpose2d (default: every op)")
     parser.add_argument("--no-gradcheck", action="store_true", help="skip the finite-difference checks")
     parser.add_argument("--verbose", "-v", action="store_true", help="one table row per case and dtype")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the random arrays (default 0)")
+    from ._common import seed
+
+    parser.add_argument("--seed", type=seed, default=0, help="seed of the random arrays, 0 <= seed < 2**128 "
+                        "(default 0)")
 
 
 @dataclass
@@ -52,6 +60,7 @@ class Check:
     rel_err: float | None = None
     abs_err: float | None = None
     detail: str = ""
+    tolerance: str = ""  # what rel_err was held to, as shown in the table
 
 
 def _oracle_names(choice: str) -> list[str]:
@@ -97,18 +106,21 @@ def run_case(case: Any, dtype: str, oracles: Sequence[Any], *, gradcheck: bool, 
         grads = tuple(backward(grad_output, *args, **kwargs))
     except Exception as error:  # vanilla_nn failing on a valid case is a failure of every check
         detail = f"vanilla_nn raised {type(error).__name__}: {error}"
-        return [Check(case.id, case.op, dtype, name, "fail", detail=detail) for name in against]
+        return [Check(case.id, case.op, dtype, name, "fail", detail=detail,
+                      tolerance=_short(tolerance) if name != GRADCHECK else "") for name in against]
 
     checks = []
     for oracle in oracles:
         try:
             theirs = oracle.run(case.op, arrays, case.options, grad_output)
         except NotSupportedByOracle as error:
-            checks.append(Check(case.id, case.op, dtype, oracle.name, "skip", detail=str(error)))
+            checks.append(Check(case.id, case.op, dtype, oracle.name, "skip", detail=str(error),
+                                tolerance=_short(tolerance)))
             continue
         except Exception as error:
             checks.append(Check(case.id, case.op, dtype, oracle.name, "fail",
-                                detail=f"{oracle.framework} raised {type(error).__name__}: {error}"))
+                                detail=f"{oracle.framework} raised {type(error).__name__}: {error}",
+                                tolerance=_short(tolerance)))
             continue
         their_grads = tuple(theirs.grads[i] for i in info.grad_indices)
         worst_name, worst_abs, worst_rel = "", 0.0, -1.0
@@ -119,7 +131,8 @@ def run_case(case: Any, dtype: str, oracles: Sequence[Any], *, gradcheck: bool, 
                 worst_name, worst_abs, worst_rel = name, abs_err, rel_err
         status = "pass" if worst_rel <= tolerance else "fail"
         detail = "" if status == "pass" else f"{worst_name} differs: rel err {worst_rel:.3e} > {tolerance:g}"
-        checks.append(Check(case.id, case.op, dtype, oracle.name, status, worst_rel, worst_abs, detail))
+        checks.append(Check(case.id, case.op, dtype, oracle.name, status, worst_rel, worst_abs, detail,
+                            _short(tolerance)))
 
     if GRADCHECK in against:
         forward, backward = vanilla_callables(case.op, arrays, case.options)
@@ -127,13 +140,14 @@ def run_case(case: Any, dtype: str, oracles: Sequence[Any], *, gradcheck: bool, 
                                           grad_output, names=info.grads, seed=seed)
         detail = "" if report.ok else "; ".join(c.describe() for c in report.failed)
         checks.append(Check(case.id, case.op, dtype, GRADCHECK, "pass" if report.ok else "fail",
-                            report.max_rel_err, report.max_abs_err, detail))
+                            report.max_rel_err, report.max_abs_err, detail,
+                            f"{_short(report.atol)}+{_short(report.rtol)}|g|"))
     return checks
 
 
 def summarize(checks: Sequence[Check], oracle_names: Sequence[str]) -> dict[str, Any]:
     """The totals printed by --json."""
-    from vanilla_nn.oracles.cases import DTYPES
+    from vanilla_nn.oracles.cases import DTYPES, TOLERANCES
 
     worst: dict[str, float | None] = {}
     for dtype in DTYPES:
@@ -146,11 +160,26 @@ def summarize(checks: Sequence[Check], oracle_names: Sequence[str]) -> dict[str,
         "skipped": sum(c.status == "skip" for c in checks),
         "oracles": list(oracle_names),
         "worst_rel_err": worst,
+        "tolerance": {dtype: TOLERANCES[dtype] for dtype in DTYPES},
     }
+
+
+def _short(value: float) -> str:
+    """1e-06 -> '1e-6': a tolerance as short as the table can show it."""
+    return re.sub(r"e([+-])0*(\d)", lambda m: f"e{'-' if m[1] == '-' else ''}{m[2]}", f"{value:g}")
 
 
 def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.1e}"
+
+
+def _worst_and_tolerance(checks: Sequence[Check]) -> list[str]:
+    """[worst rel err, tolerance] of one op's checks in one dtype against one oracle ("-" where none ran)."""
+    run = [c for c in checks if c.status != "skip" and c.rel_err is not None]
+    if not run:
+        return ["-", "-" if not checks else checks[0].tolerance or "-"]
+    worst = max(run, key=lambda c: c.rel_err)
+    return [f"FAIL {_fmt(worst.rel_err)}" if worst.status == "fail" else _fmt(worst.rel_err), worst.tolerance or "-"]
 
 
 def _tables(checks: Sequence[Check], columns: Sequence[str], verbose: bool) -> list[tuple[str, list[str],
@@ -158,16 +187,20 @@ def _tables(checks: Sequence[Check], columns: Sequence[str], verbose: bool) -> l
     """(title, header, rows) of the per-op summary, the failures, the skips and, if verbose, every case."""
     tables = []
     rows = []
+    dtypes = list(dict.fromkeys(c.dtype for c in checks))
     for op in dict.fromkeys(c.op for c in checks):
         for against in columns:
             mine = [c for c in checks if c.op == op and c.against == against]
             if not mine:
                 continue
-            errs = [c.rel_err for c in mine if c.rel_err is not None and c.status != "skip"]
-            rows.append([op, against, str(len(mine)), str(sum(c.status == "pass" for c in mine)),
-                         str(sum(c.status == "fail" for c in mine)), str(sum(c.status == "skip" for c in mine)),
-                         _fmt(max(errs) if errs else None)])
-    tables.append(("Summary", ["op", "against", "checks", "passed", "failed", "skipped", "worst rel err"], rows))
+            row = [op, against, str(len(mine)), str(sum(c.status == "pass" for c in mine)),
+                   str(sum(c.status == "fail" for c in mine)), str(sum(c.status == "skip" for c in mine))]
+            for dtype in dtypes:  # worst error and tolerance per dtype, never one mixed column
+                row += _worst_and_tolerance([c for c in mine if c.dtype == dtype])
+            rows.append(row)
+    per_dtype = [name for dtype in dtypes for name in (f"{dtype} worst", "tol")]
+    tables.append(("Summary (worst relative error and its tolerance per dtype)",
+                   ["op", "against", "n", "pass", "fail", "skip", *per_dtype], rows))
     if verbose:
         cells: dict[tuple[str, str], dict[str, str]] = {}
         for c in checks:
@@ -273,10 +306,13 @@ def run(args: argparse.Namespace) -> int:
     columns = names + ([] if args.no_gradcheck else [GRADCHECK])
     _print_tables(_tables(checks, columns, args.verbose))
     totals = summarize(checks, names)
-    worst = ", ".join(f"{k} {_fmt(v)}" for k, v in totals["worst_rel_err"].items())
+    worst = ", ".join(f"{k} {_fmt(v)} (tolerance {totals['tolerance'][k]:g})"
+                      for k, v in totals["worst_rel_err"].items())
     verdict = "PASSED" if totals["failed"] == 0 else "FAILED"
     print(f"{verdict}: {totals['checks']} checks, {totals['failed']} failed, {totals['skipped']} skipped "
           f"(not supported by the framework); worst oracle rel err: {worst}")
     if args.json:
-        print(json.dumps(totals))
+        from .._io import strict_json
+
+        print(strict_json(totals))  # strict JSON: a NaN error shows as null
     return 0 if totals["failed"] == 0 else 1

@@ -62,6 +62,12 @@ from .pool import (
     adaptive_avg_pool2d_backward,
     adaptive_avg_pool3d,
     adaptive_avg_pool3d_backward,
+    adaptive_max_pool1d,
+    adaptive_max_pool1d_backward,
+    adaptive_max_pool2d,
+    adaptive_max_pool2d_backward,
+    adaptive_max_pool3d,
+    adaptive_max_pool3d_backward,
     avg_pool1d,
     avg_pool1d_backward,
     avg_pool2d,
@@ -74,7 +80,14 @@ from .pool import (
     max_pool2d_backward,
     max_pool3d,
     max_pool3d_backward,
+    max_unpool1d,
+    max_unpool1d_backward,
+    max_unpool2d,
+    max_unpool2d_backward,
+    max_unpool3d,
+    max_unpool3d_backward,
 )
+from .resample import interpolate, interpolate_backward, upsample, upsample_backward
 from .windows import fold, fold_backward, unfold, unfold_backward
 from .workspace import get_workspace_limit, set_workspace_limit, workspace_limit
 
@@ -90,6 +103,12 @@ __all__ = [
     "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward", "avg_pool3d", "avg_pool3d_backward",
     "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward", "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
     "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
+    "adaptive_max_pool1d", "adaptive_max_pool1d_backward", "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
+    "max_unpool1d", "max_unpool1d_backward", "max_unpool2d", "max_unpool2d_backward", "max_unpool3d",
+    "max_unpool3d_backward",
+    # upsampling
+    "interpolate", "interpolate_backward", "upsample", "upsample_backward",
     # linear, activations, flatten
     "linear", "linear_backward",
     "relu", "relu_backward", "leaky_relu", "leaky_relu_backward", "sigmoid", "sigmoid_backward",

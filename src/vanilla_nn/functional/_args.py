@@ -23,6 +23,31 @@ FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
 
 Pads = tuple[tuple[int, int], ...]
 
+# The largest value any size argument (kernel_size, stride, padding, dilation, output_size, output_padding,
+# groups) may take. Larger ones cannot describe an array that fits in memory; past 2**63 they would not even
+# fit NumPy's index type. Checked first, so a huge int is a ValueError naming the argument, never an
+# OverflowError or MemoryError from deep inside NumPy.
+MAX_SIZE = 2**31 - 1
+_MAX_BYTES = np.iinfo(np.intp).max
+
+
+def check_max(value: Any, name: str, items: tuple[int, ...] | int) -> None:
+    """``ValueError`` naming ``name`` when any of ``items`` exceeds :data:`MAX_SIZE`."""
+    values = (items,) if isinstance(items, int) else items
+    if any(v > MAX_SIZE for v in values):
+        raise ValueError(f"{name}={value!r} is too large: each entry must be at most {MAX_SIZE:,} (2**31 - 1)")
+
+
+def check_array_size(op: str, what: str, shape: tuple[int, ...], itemsize: int, arguments: str) -> None:
+    """``ValueError`` when an array of ``shape`` could not even be indexed by NumPy (more than 2**63 bytes).
+
+    ``arguments`` names the arguments (and their values) that made it that large.
+    """
+    count = math.prod(shape)
+    if count * itemsize > _MAX_BYTES:
+        raise ValueError(f"{op}: {arguments} make the {what} {tuple(shape)} ({count:.3g} elements), more than "
+                         f"NumPy can address")
+
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
@@ -41,6 +66,7 @@ def ntuple(value: Any, n: int, name: str, *, minimum: int = 0) -> tuple[int, ...
         raise TypeError(f"{name}={value!r} must be an int or a tuple of {n} ints")
     if any(v < minimum for v in items):
         raise ValueError(f"{name}={value!r} must be >= {minimum} in every dimension")
+    check_max(value, name, items)
     return items
 
 
@@ -63,6 +89,7 @@ def normalize_pads(padding: Any, n: int, name: str = "padding") -> Pads:
     if _is_int(padding):
         if padding < 0:
             raise ValueError(f"{name}={padding!r} must be >= 0")
+        check_max(padding, name, int(padding))
         return ((int(padding), int(padding)),) * n
     if isinstance(padding, (tuple, list)) and len(padding) == n and all(
         isinstance(p, (tuple, list)) for p in padding
@@ -75,6 +102,7 @@ def normalize_pads(padding: Any, n: int, name: str = "padding") -> Pads:
             pairs.append((int(pair[0]), int(pair[1])))
         if any(v < 0 for pair in pairs for v in pair):
             raise ValueError(f"{name}={padding!r} must be >= 0 everywhere")
+        check_max(padding, name, tuple(v for pair in pairs for v in pair))
         return tuple(pairs)
     if isinstance(padding, (tuple, list)) and any(isinstance(p, (tuple, list)) for p in padding):
         raise ValueError(f"{name}={padding!r} must have {n} (before, after) pairs, one per spatial "
@@ -191,6 +219,8 @@ def pool_spec(op: str, ndim: int, input: Any, kernel_size: Any, stride: Any, pad
                          f"dilation={dilation}) does not fit in input.shape={_shape(x)} with padding={pads}")
     frame = tuple(max(size + 2 * p, (o - 1) * s + d * (k - 1) + 1)
                   for size, p, o, s, d, k in zip(spatial, pads, out, stride, dilation, kernel))
+    check_array_size(op, "padded input", x.shape[:-ndim] + frame, x.dtype.itemsize,
+                     f"kernel_size={kernel_size!r}, stride={stride!r}, padding={padding!r}, dilation={dilation!r}")
     spec = PoolSpec(ndim, batched, kernel, stride, pads, dilation, ceil_mode, spatial, out, frame)
     return spec, x
 
@@ -251,6 +281,7 @@ def _check_groups(op: str, groups: Any) -> int:
         raise TypeError(f"{op}: groups={groups!r} must be an int")
     if groups < 1:
         raise ValueError(f"{op}: groups={groups!r} must be >= 1")
+    check_max(groups, f"{op}: groups", int(groups))
     return int(groups)
 
 
@@ -308,6 +339,11 @@ def conv_spec(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: An
                              f"{axis} (input.shape={_shape(x)}, weight.shape={_shape(w)}, padding={padding!r}, "
                              f"dilation={dilation})")
     out = tuple(conv_output_size(*args) for args in zip(spatial, kernel, stride, dilation, pads))
+    lead = x.shape[:-ndim]
+    itemsize = result_dtype(x, w, b).itemsize
+    check_array_size(op, "padded input", lead + tuple(size + lo + hi for size, (lo, hi) in zip(spatial, pads)),
+                     itemsize, f"padding={padding!r}")
+    check_array_size(op, "output", lead[:-1] + (c_out,) + out, itemsize, f"the shapes and padding={padding!r}")
     spec = ConvSpec(ndim, batched, stride, dilation, pads, groups, padding_mode, kernel, spatial, out,
                     c_out, result_dtype(x, w, b))
     return spec, x, w, b
@@ -349,6 +385,8 @@ def conv_transpose_spec(op: str, ndim: int, input: Any, weight: Any, bias: Any, 
     spatial = tuple(x.shape[-ndim:])
     frame = tuple((size - 1) * s + d * (k - 1) + 1 + op_
                   for size, k, s, d, op_ in zip(spatial, kernel, stride, dilation, output_padding))
+    check_array_size(op, "output frame", x.shape[:-ndim - 1] + (c_out,) + frame, result_dtype(x, w, b).itemsize,
+                     f"stride={stride}, dilation={dilation}, output_padding={output_padding}")
     out = tuple(f - lo - hi for f, (lo, hi) in zip(frame, pads))
     if any(o < 1 for o in out):
         raise ValueError(f"{op}: padding={padding!r} leaves an empty output {out} (input.shape={_shape(x)}, "
@@ -418,6 +456,10 @@ def _window_geometry(op: str, ndim: int, image_spatial: tuple[int, ...], kernel_
                              f"dilation={dilation}, padding={padding!r})")
     geometry = zip(image_spatial, kernel, stride, dilation, pads, strict=True)
     blocks = tuple(conv_output_size(*args) for args in geometry)
+    check_array_size(op, "padded image", tuple(size + lo + hi for size, (lo, hi) in zip(image_spatial, pads)), 1,
+                     f"padding={padding!r}")
+    check_array_size(op, "columns (C * prod(kernel_size), L) per channel", (math.prod(kernel), math.prod(blocks)),
+                     1, f"kernel_size={kernel_size!r}, stride={stride!r}")
     return kernel, dilation, pads, stride, blocks
 
 

@@ -26,6 +26,12 @@ TAPE_GRADIENTS: dict[str, tuple[str, ...]] = {
     "unfold": ("input",),
     "fold": ("input",),
     **{f"{kind}_pool{n}d": ("input",) for kind in ("max", "avg", "adaptive_avg") for n in (1, 2, 3)},
+    # max_pool{n}d / adaptive_max_pool{n}d with return_indices=True return (output, indices): only the output
+    # is differentiable; max_unpool's indices (integers) get no gradient
+    **{f"adaptive_max_pool{n}d": ("input",) for n in (1, 2, 3)},
+    **{f"max_unpool{n}d": ("input",) for n in (1, 2, 3)},
+    "interpolate": ("input",),
+    "upsample": ("input",),
     "linear": ("input", "weight", "bias"),
     "relu": ("input",),
     "leaky_relu": ("input",),

@@ -211,6 +211,10 @@ def _class_targets(op: str, input: Any, target: Any, weight: Any, ignore_index: 
             raise ValueError(f"{op}: weight.shape={w.shape} must be ({classes},), one weight per class of "
                              f"input.shape={x.shape}")
     t = target if isinstance(target, np.ndarray) else np.asarray(target)
+    index_shape = x.shape[:axis] + x.shape[axis + 1:]
+    if allow_probabilities and t.dtype.kind == "f" and t.shape != x.shape and t.shape == index_shape:
+        raise TypeError(f"{op}: target has dtype {t.dtype} and the shape of class indices (target.shape="
+                        f"{t.shape}): class indices must be integers, e.g. target.astype(np.int64)")
     if allow_probabilities and t.dtype.kind == "f":
         if t.shape != x.shape:
             raise ValueError(f"{op}: a float target holds class probabilities and must have input's shape: "

@@ -88,7 +88,11 @@ def _image_to_columns(image: np.ndarray, spec: WindowSpec) -> np.ndarray:
     n_spatial = spec.ndim
     order = (0, 1, *range(2 + n_spatial, 2 + 2 * n_spatial), *range(2, 2 + n_spatial))  # (N, C, *K, *O)
     rows = spec.channels * math.prod(spec.kernel)
-    return windows.transpose(order).reshape(image.shape[0], rows, math.prod(spec.blocks))
+    columns = windows.transpose(order).reshape(image.shape[0], rows, math.prod(spec.blocks))
+    if not columns.flags.writeable or np.may_share_memory(columns, image):
+        # kernel 1 or a kernel covering the whole image: the reshape is a (read-only) view; return a new array
+        columns = columns.copy()
+    return columns
 
 
 def _columns_to_image(columns: np.ndarray, spec: WindowSpec) -> np.ndarray:

@@ -13,8 +13,14 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from ..functional._args import PADDING_MODES, ntuple
-from ..functional.conv import conv_backward_saved, conv_forward_saving
+from ..autograd.tensor import Tensor
+from ..functional._args import PADDING_MODES, normalize_pads, ntuple
+from ..functional.conv import (
+    conv_backward_saved,
+    conv_forward_saving,
+    conv_transpose_backward_saved,
+    conv_transpose_forward_saving,
+)
 from . import init
 from .module import Module, Parameter, check_dtype
 
@@ -107,7 +113,10 @@ class _ConvNd(_ConvBase):
         """``(N, C_in, *S)`` or ``(C_in, *S)`` -> ``(N, C_out, *O)``; caches the input for backward."""
         # the saved state keeps the padded channels-last input (and the im2col matrix when it fits the
         # workspace cap), so backward neither pads again nor rebuilds the windows
-        output, self._cache = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
+        if isinstance(input, Tensor):  # on the tape: the functional op records itself and keeps its state
+            return getattr(F, f"conv{self.ndim}d")(input, self.weight, self.bias, *self._args())
+        output, saved = conv_forward_saving(input, self.weight.data, self._bias_data(), *self._args())
+        self._save(saved)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
@@ -175,16 +184,57 @@ class _ConvTransposeNd(_ConvBase):
     def _args(self) -> tuple:
         return (self.stride, self.padding, self.output_padding, self.groups, self.dilation)
 
-    def forward(self, input: np.ndarray) -> np.ndarray:
-        """``(N, C_in, *S)`` -> ``(N, C_out, *O)``, ``O = (S-1)*s - pads + d*(K-1) + output_padding + 1``."""
-        output = F.conv_transpose_nd(input, self.weight.data, self._bias_data(), *self._args())
-        self._cache = (input, self.weight.data, self._bias_data())
+    def _output_padding(self, input: Any, output_size: Any) -> tuple[int, ...]:
+        """PyTorch's rule: ``output_padding`` for the requested ``output_size`` (the layer's own when None).
+
+        The smallest output is ``O_min = (S - 1)*s - p_before - p_after + d*(K - 1) + 1``; ``output_size``
+        (spatial sizes, optionally after N and C, or after C for an unbatched input) must lie in
+        ``[O_min, O_min + s - 1]`` in every dim, and ``output_padding = output_size - O_min``.
+        """
+        if output_size is None:
+            return self.output_padding
+        n = self.ndim
+        shape = tuple(input.shape) if hasattr(input, "shape") else np.shape(input)
+        if not isinstance(output_size, (tuple, list)) or not all(
+                isinstance(v, numbers.Integral) and not isinstance(v, bool) for v in output_size):
+            raise TypeError(f"output_size={output_size!r} must be a tuple of {n} ints (optionally preceded by "
+                            f"N and C)")
+        if len(shape) not in (n + 1, n + 2):
+            raise ValueError(f"{type(self).__name__}: input must have {n + 2} dims (N, C, {n} spatial) or "
+                             f"{n + 1} unbatched, got input.shape={shape}")
+        leading = len(shape) - n
+        sizes = tuple(int(v) for v in output_size)
+        if len(sizes) == leading + n:
+            sizes = sizes[leading:]
+        if len(sizes) != n:
+            raise ValueError(f"output_size={output_size!r} must have {n} or {leading + n} entries for "
+                             f"input.shape={shape}")
+        pads = normalize_pads(self.padding, n)
+        smallest = tuple((size - 1) * s - lo - hi + d * (k - 1) + 1 for size, s, (lo, hi), d, k in zip(
+            shape[leading:], self.stride, pads, self.dilation, self.kernel_size))
+        largest = tuple(o + s - 1 for o, s in zip(smallest, self.stride))
+        if any(not lo <= size <= hi for size, lo, hi in zip(sizes, smallest, largest)):
+            raise ValueError(f"output_size={output_size!r} cannot be reached: valid sizes range from "
+                             f"{smallest} to {largest} for input.shape={shape} (stride={self.stride}, "
+                             f"padding={self.padding!r}, dilation={self.dilation}, kernel_size={self.kernel_size})")
+        return tuple(size - o for size, o in zip(sizes, smallest))
+
+    def forward(self, input: np.ndarray, output_size: Any = None) -> np.ndarray:
+        """``(N, C_in, *S)`` -> ``(N, C_out, *O)``, ``O = (S-1)*s - pads + d*(K-1) + output_padding + 1``.
+
+        ``output_size`` (spatial sizes, optionally after N and C) picks ``output_padding`` instead, as
+        PyTorch does; a size no ``output_padding`` in ``[0, stride)`` reaches is a ``ValueError``.
+        """
+        args = (self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
+        if isinstance(input, Tensor):  # on the tape
+            return getattr(F, f"conv_transpose{self.ndim}d")(input, self.weight, self.bias, *args)
+        # the typed state keeps the input in the memory order the backward reads
+        output, saved = conv_transpose_forward_saving(input, self.weight.data, self._bias_data(), *args)
+        self._save(saved)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, weight, bias = self._saved()
-        grad_input, grad_weight, grad_bias = F.conv_transpose_nd_backward(grad_output, input, weight, bias,
-                                                                          *self._args())
+        grad_input, grad_weight, grad_bias = conv_transpose_backward_saved(grad_output, self._saved())
         self._accumulate(grad_weight, grad_bias)
         return grad_input
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from . import init
 from .module import Module
 
@@ -34,7 +35,7 @@ class Dropout(Module):
         training = self.training
         mask = None
         if training and self.p > 0.0:
-            array = np.asarray(input)
+            array = input.data if isinstance(input, Tensor) else np.asarray(input)
             dtype = array.dtype if array.dtype.kind == "f" else np.float64
             rng = self.rng if self.rng is not None else init.default_generator()
             mask = F.dropout_mask(array.shape, self.p, rng, dtype)
@@ -42,7 +43,7 @@ class Dropout(Module):
         else:
             output = F.dropout(input, self.p, training and self.p > 0.0)
             training = training and self.p > 0.0
-        self._cache = (input, training, mask)
+        self._save((input, training, mask))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 __all__ = ["manual_seed", "default_generator", "as_generator", "calculate_fan_in_and_fan_out", "calculate_gain",
-           "uniform_", "zeros_", "ones_", "kaiming_uniform_"]
+           "uniform_", "normal_", "constant_", "zeros_", "ones_", "kaiming_uniform_", "kaiming_normal_"]
 
 _default_generator = np.random.default_rng(0)
 
@@ -87,6 +87,18 @@ def uniform_(tensor: Any, a: float = 0.0, b: float = 1.0, rng: Any = None) -> An
     return tensor
 
 
+def normal_(tensor: Any, mean: float = 0.0, std: float = 1.0, rng: Any = None) -> Any:
+    """Fill with ``N(mean, std^2)`` drawn in float64 and cast to the tensor's dtype."""
+    array = _array(tensor)
+    array[...] = as_generator(rng).normal(mean, std, size=array.shape)
+    return tensor
+
+
+def constant_(tensor: Any, val: float) -> Any:
+    _array(tensor)[...] = val
+    return tensor
+
+
 def zeros_(tensor: Any) -> Any:
     _array(tensor)[...] = 0
     return tensor
@@ -109,6 +121,20 @@ def kaiming_uniform_(tensor: Any, a: float = 0.0, mode: str = "fan_in", nonlinea
         return tensor
     bound = calculate_gain(nonlinearity, a) * math.sqrt(3.0 / fan)
     return uniform_(tensor, -bound, bound, rng)
+
+
+def kaiming_normal_(tensor: Any, a: float = 0.0, mode: str = "fan_in", nonlinearity: str = "leaky_relu",
+                    rng: Any = None) -> Any:
+    """He-normal ``N(0, std^2)``: ``std = gain / sqrt(fan)``, ``gain = calculate_gain(nonlinearity, a)``
+    (torchvision's ResNet and MobileNetV2 use ``mode="fan_out"``, ``fan_out = shape[0] * prod(shape[2:])``).
+    """
+    if mode not in ("fan_in", "fan_out"):
+        raise ValueError(f"mode={mode!r} must be 'fan_in' or 'fan_out'")
+    fan_in, fan_out = calculate_fan_in_and_fan_out(tensor)
+    fan = fan_in if mode == "fan_in" else fan_out
+    if fan == 0:
+        return tensor
+    return normal_(tensor, 0.0, calculate_gain(nonlinearity, a) / math.sqrt(fan), rng)
 
 
 def default_weight_and_bias_(weight: Any, bias: Any, rng: Any = None) -> None:

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.tensor import Tensor
 from .module import Module
 
 __all__ = ["CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "MSELoss"]
@@ -30,7 +31,11 @@ class _Loss(Module):
         super().__init__()
         self.reduction = _check_reduction(reduction)
 
-    def _result(self, value: np.ndarray) -> float | np.ndarray:
+    def _result(self, value: Any) -> Any:
+        """On the tape the loss Tensor (call ``.backward()`` on it); on the explicit path a float (an array
+        for ``reduction="none"``)."""
+        if isinstance(value, Tensor):
+            return value
         return float(value) if self.reduction != "none" else value
 
     def _upstream(self, grad_output: Any, output: np.ndarray) -> np.ndarray:
@@ -98,7 +103,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         output = F.cross_entropy(input, target, **self._options())
-        self._cache = (input, target, output)
+        self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
@@ -134,7 +139,7 @@ class NLLLoss(_WeightedLoss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         output = F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
-        self._cache = (input, target, output)
+        self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
@@ -170,7 +175,7 @@ class BCEWithLogitsLoss(_Loss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         output = F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
-        self._cache = (input, target, output)
+        self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
@@ -190,7 +195,7 @@ class MSELoss(_Loss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
         output = F.mse_loss(input, target, self.reduction)
-        self._cache = (input, target, output)
+        self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:

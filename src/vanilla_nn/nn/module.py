@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from ..autograd.engine import is_grad_enabled
+from ..autograd.function import FunctionalCall
+from ..autograd.tensor import Tensor
 from ..functional._args import FLOAT_DTYPES
 
 __all__ = ["Parameter", "Module", "Sequential", "IncompatibleKeys"]
@@ -32,41 +36,41 @@ def check_dtype(dtype: Any, name: str = "dtype") -> np.dtype:
     return resolved
 
 
-class Parameter:
-    """A trainable array: ``data`` (updated in place by optimizers) and ``grad`` (None until a backward)."""
+class Parameter(Tensor):
+    """A trainable leaf Tensor: ``data`` (updated in place by optimizers), ``grad`` (None until a backward).
 
-    __slots__ = ("data", "grad")
+    ``requires_grad`` is True: passed to a functional op or a layer on the tape, its gradient is added into
+    ``grad`` by ``loss.backward()``; on the explicit path the layers add into it themselves.
+    """
 
-    def __init__(self, data: Any) -> None:
-        array = np.asarray(data)
+    __slots__ = ()
+    is_parameter = True
+
+    def __init__(self, data: Any, requires_grad: bool = True) -> None:
+        array = data.data if isinstance(data, Tensor) else np.asarray(data)
         if array.dtype not in FLOAT_DTYPES:
             raise TypeError(f"Parameter data has dtype {array.dtype}; use float32 or float64")
-        self.data: np.ndarray = array
-        self.grad: np.ndarray | None = None
-
-    @property
-    def shape(self) -> tuple[int, ...]:
-        return self.data.shape
-
-    @property
-    def dtype(self) -> np.dtype:
-        return self.data.dtype
-
-    @property
-    def ndim(self) -> int:
-        return self.data.ndim
+        super().__init__(array, requires_grad=requires_grad)
 
     def accumulate_grad(self, grad: np.ndarray) -> None:
         """``self.grad += grad`` (a fresh copy in the parameter's dtype when there is no gradient yet)."""
-        if grad.shape != self.data.shape:
-            raise ValueError(f"gradient of shape {grad.shape} does not match the parameter's shape {self.data.shape}")
-        if self.grad is None:
-            self.grad = np.array(grad, dtype=self.data.dtype, copy=True)
-        else:
-            self.grad += grad
+        self._accumulate_grad(np.asarray(grad))
 
     def __repr__(self) -> str:
         return f"Parameter(shape={self.data.shape}, dtype={self.data.dtype})"
+
+
+@dataclass
+class ExplicitState:
+    """A layer's explicit-path state: what its last forward kept for ``backward``, and how it is being used.
+
+    ``replaced_unused``: this forward replaced a state no backward had used (the module was called twice in a
+    row); ``backward_calls``: backwards served so far.
+    """
+
+    state: Any
+    replaced_unused: bool
+    backward_calls: int = 0
 
 
 class IncompatibleKeys(NamedTuple):
@@ -90,6 +94,9 @@ class Module:
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}.__init__ must call super().__init__() before "
                                  f"assigning {name!r}")
+        if name == "_cache":  # a layer's explicit-path state: kept (and guarded) by _save
+            self._save(value)
+            return
         params, buffers, modules = self._parameters, self._buffers, self._modules
         if isinstance(value, Parameter):
             self.__dict__.pop(name, None)
@@ -287,12 +294,38 @@ class Module:
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{type(self).__name__} does not define backward")
 
+    def _save(self, state: Any) -> None:
+        """Keep what this call's explicit ``backward`` needs. Nothing is kept under ``no_grad()``, nor for a
+        call on the tape (a Tensor input: there the functional op keeps its own state in its node)."""
+        if state is None:
+            object.__setattr__(self, "_cache", None)
+            return
+        first = state.args[0] if isinstance(state, FunctionalCall) else state
+        first = first[0] if isinstance(first, tuple) and first else first
+        previous = self.__dict__.get("_cache")
+        discarded = previous is not None and previous.backward_calls == 0
+        keep = is_grad_enabled() and not isinstance(first, Tensor)
+        object.__setattr__(self, "_cache", ExplicitState(state, discarded) if keep else None)
+
     def _saved(self) -> Any:
-        """What the last forward cached; a clear error if backward comes first."""
-        cache = self.__dict__.get("_cache")
+        """What the last forward kept, for this backward; a clear error when it cannot be the right state.
+
+        The explicit path keeps one call's state. A module called again before the previous call's state
+        was used (the same ReLU twice in one pass) keeps only the last call's: its first backward is right,
+        and a second one raises instead of returning the gradient of the wrong call.
+        """
+        cache: ExplicitState | None = self.__dict__.get("_cache")
         if cache is None:
-            raise RuntimeError(f"{type(self).__name__}.backward called before a forward pass")
-        return cache
+            raise RuntimeError(f"{type(self).__name__}.backward called before a forward pass (or after a forward "
+                               f"under no_grad(), which keeps no state)")
+        if cache.backward_calls and cache.replaced_unused:
+            raise RuntimeError(
+                f"{type(self).__name__}.backward: this module was called more than once before its backward, and "
+                f"the explicit path keeps only the last call's state, already used by a backward; the gradient "
+                f"of the earlier call cannot be computed by hand. Call the model with a vanilla_nn.tensor input "
+                f"and use loss.backward() (the tape keeps every call's state), or use one module per call.")
+        cache.backward_calls += 1
+        return cache.state
 
     def extra_repr(self) -> str:
         return ""

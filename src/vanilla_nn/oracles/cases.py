@@ -30,7 +30,7 @@ TOLERANCES: dict[str, float] = {"float64": 1e-10, "float32": 1e-5}
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
-ARRAY_KINDS = ("uniform", "positive", "probability", "class_index", "dropout_mask")
+ARRAY_KINDS = ("uniform", "positive", "probability", "class_index", "dropout_mask", "unpool_indices")
 
 
 @dataclass(frozen=True)
@@ -46,7 +46,8 @@ class OpInfo:
     ``"class_index"`` (int64 class indices for the logits in the first array, classes along its dim 1, or
     dim 0 when it is 1-d; when the case gives the target the logits' own shape, class probabilities
     instead: positive, summing to 1 along the class dim) or
-    ``"dropout_mask"`` (``1 / (1 - p)`` with probability ``1 - p``, else 0, ``p`` from the options).
+    ``"dropout_mask"`` (``1 / (1 - p)`` with probability ``1 - p``, else 0, ``p`` from the options) or
+    ``"unpool_indices"`` (int64 positions in a max unpooling's output plane, distinct per ``(n, c)``).
     """
 
     name: str
@@ -84,8 +85,12 @@ class OpInfo:
 
 
 def _pool_infos() -> dict[str, OpInfo]:
-    return {f"{kind}_pool{n}d": OpInfo(f"{kind}_pool{n}d", ("input",))
-            for kind in ("max", "avg", "adaptive_avg") for n in (1, 2, 3)}
+    infos = {f"{kind}_pool{n}d": OpInfo(f"{kind}_pool{n}d", ("input",))
+             for kind in ("max", "avg", "adaptive_avg", "adaptive_max") for n in (1, 2, 3)}
+    infos.update({f"max_unpool{n}d": OpInfo(f"max_unpool{n}d", ("input", "indices"), differentiable=("input",),
+                                             kinds={"indices": "unpool_indices"}) for n in (1, 2, 3)})
+    infos["interpolate"] = OpInfo("interpolate", ("input",))
+    return infos
 
 
 _CONV_ARRAYS = ("input", "weight", "bias")
@@ -165,10 +170,35 @@ def make_arrays(case: Case, dtype: str | np.dtype, seed: int = 0) -> list[np.nda
         elif kind == "dropout_mask":
             p = float(case.options["p"])
             wide = ((rng.random(wide_shape) >= p) / (1.0 - p)).astype(dtype)
+        elif kind == "unpool_indices":
+            wide = np.zeros(wide_shape, dtype=np.int64)
+            wide[..., ::2] = _unpool_indices(case, shape, rng)
         else:
             raise ValueError(f"{case.id}: array {name!r} has unknown kind {kind!r} (known: {ARRAY_KINDS})")
         arrays.append(wide[..., ::2] if shape else wide[0, ...])
     return arrays
+
+
+def _unpool_indices(case: Case, shape: Shape, rng: np.random.Generator) -> np.ndarray:
+    """Distinct positions per ``(n, c)`` in the output plane of ``case`` (a ``max_unpool{n}d``), as a max
+    pooling without overlapping windows would return them; the output size is PyTorch's default
+    ``(S - 1) * s + K - 2p`` unless ``output_size`` says otherwise."""
+    n = int(case.op[-2])
+    options = case.options
+    kernel = _ints(options["kernel_size"], n)
+    stride = kernel if options.get("stride") is None else _ints(options["stride"], n)
+    padding = _ints(options.get("padding", 0), n)
+    if options.get("output_size") is not None:
+        out = tuple(options["output_size"])[-n:]
+    else:
+        out = tuple((size - 1) * st + k - 2 * p for size, st, k, p in zip(shape[-n:], stride, kernel, padding))
+    rows, cells = int(np.prod(shape[:-n])), int(np.prod(shape[-n:]))
+    picks = [rng.permutation(int(np.prod(out)))[:cells] for _ in range(rows)]
+    return np.array(picks, dtype=np.int64).reshape(shape)
+
+
+def _ints(value: Any, n: int) -> tuple[int, ...]:
+    return (int(value),) * n if isinstance(value, (int, np.integer)) else tuple(int(v) for v in value)
 
 
 def difference(ours: np.ndarray | None, theirs: np.ndarray | None) -> tuple[float, float]:
@@ -313,7 +343,43 @@ def _pool_cases(n: int) -> list[Case]:
             Case(max_op, ((3, *spatial),), {"kernel_size": 3, "stride": 2, "padding": 1}, "unbatched"),
             Case(adaptive_op, (x,), {"output_size": (None, 3)}, "none-keeps-size"),
         ]
+    # issue 10: divisor_override (avg_pool2d/3d only, as in PyTorch), adaptive max pooling, max unpooling
+    adaptive_max, unpool = f"adaptive_max_pool{n}d", f"max_unpool{n}d"
+    pooled = (2, 3, *_per_dim(n, 4, 3, 3))
+    cases += [
+        Case(adaptive_max, (x,), {"output_size": {1: 1, 2: (3, 4), 3: (3, 1, 7)}[n]}, "divisible", quick=two),
+        Case(adaptive_max, (x,), {"output_size": _per_dim(n, 4, 3, 2)}, "uneven", quick=n == 1),
+        Case(unpool, (pooled, pooled), {"kernel_size": 2}, "default", quick=two),
+        Case(unpool, (pooled, pooled), {"kernel_size": 3, "stride": 2, "padding": 1,
+                                        "output_size": _per_dim(n, 8, 6, 5)}, "stride-padding-output-size",
+             quick=n == 1),
+    ]
+    if n > 1:
+        cases.append(Case(avg_op, (x,), {"kernel_size": 3, "stride": 2, "padding": 1, "divisor_override": 5},
+                          "divisor-override", quick=two))
+    if two:
+        cases += [
+            Case(adaptive_max, ((3, *spatial),), {"output_size": (None, 3)}, "unbatched-none-keeps-size"),
+            Case(unpool, ((3, 4, 3), (3, 4, 3)), {"kernel_size": (2, 3)}, "unbatched"),
+        ]
     return cases
+
+
+def _interpolate_cases() -> list[Case]:
+    """Nearest in 1-d/2-d/3-d and (bi/tri)linear: sizes, scale factors used as given or recomputed."""
+    return [Case("interpolate", (shape,), options, label, quick) for shape, options, label, quick in [
+        ((2, 3, 5), {"scale_factor": 2}, "nearest-1d-scale-2", True),
+        ((2, 3, 9, 8), {"size": (5, 12)}, "nearest-2d-size", True),
+        ((2, 3, 9, 8), {"scale_factor": (1.7, 0.6)}, "nearest-2d-scale", False),
+        ((2, 3, 9, 8), {"scale_factor": 1.7, "recompute_scale_factor": True}, "nearest-2d-recompute", False),
+        ((1, 2, 3, 5, 4), {"scale_factor": (1.5, 2, 0.7)}, "nearest-3d-scale", False),
+        ((2, 3, 6), {"size": 11, "mode": "linear", "align_corners": True}, "linear-align-corners", False),
+        ((2, 3, 9, 8), {"size": (13, 5), "mode": "bilinear"}, "bilinear-size", True),
+        ((2, 3, 9, 8), {"scale_factor": 2, "mode": "bilinear", "align_corners": True}, "bilinear-align-corners",
+         True),
+        ((2, 3, 9, 8), {"scale_factor": 1.37, "mode": "bilinear"}, "bilinear-scale", False),
+        ((1, 2, 3, 5, 4), {"size": (4, 6, 2), "mode": "trilinear"}, "trilinear-size", False),
+    ]]
 
 
 def _layer_cases() -> list[Case]:
@@ -396,6 +462,7 @@ CASES: list[Case] = [
     *(c for n in (1, 2, 3) for c in _conv_transpose_cases(n)),
     *_window_cases(),
     *(c for n in (1, 2, 3) for c in _pool_cases(n)),
+    *_interpolate_cases(),
     *_layer_cases(),
 ]
 

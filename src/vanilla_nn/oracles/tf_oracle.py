@@ -28,7 +28,10 @@ What TensorFlow cannot do raises :class:`NotSupportedByOracle`. Found on the CPU
   unless TensorFlow's SAME, which does exactly that, produces the same pads; adaptive average pooling unless
   every output size divides the input size (then it is ``tf.nn.avg_pool`` with kernel = stride);
 - ``leaky_relu`` in float64 with a slope that is not a float32 (``LeakyRelu``'s ``alpha`` is a 32-bit attr);
-- dropout with a given mask or a random one: only evaluation and ``p = 0`` are deterministic.
+- dropout with a given mask or a random one: only evaluation and ``p = 0`` are deterministic;
+- adaptive max pooling unless every output size divides the input size (then ``tf.nn.max_pool``); max
+  unpooling (no such op); ``interpolate`` in 3-d, (bi)linear in float64 (``ResizeBilinear`` is float32), and
+  a scale factor used as given unless ``1 / scale_factor`` equals TensorFlow's ``S / O`` in float32.
 
 Pooling, linear, activations, softmax, the losses and batch norm map onto ``tf.nn``: max pooling pads with
 -inf (``tf.pad``) so a pad never wins; cross-entropy is ``sparse_softmax_cross_entropy_with_logits`` with the
@@ -279,16 +282,21 @@ def max_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding:
 
 @register("avg_pool1d", "avg_pool2d", "avg_pool3d")
 def avg_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
-             ceil_mode: bool = False, count_include_pad: bool = True) -> Any:
+             ceil_mode: bool = False, count_include_pad: bool = True, divisor_override: Any = None) -> Any:
     """``tf.nn.avg_pool{n}d``. Padding counted in the divisor (``count_include_pad=True``): zeros padded by
     ``tf.pad``, then VALID. Padding left out of it: TensorFlow's own SAME, which averages only input cells --
-    possible only where SAME's pads are exactly the symmetric ``padding``."""
+    possible only where SAME's pads are exactly the symmetric ``padding``. ``divisor_override``: the
+    zero-padded VALID average times the window size (the window's sum), divided by the override."""
     n = spatial_rank(op)
     kernel = ints(kernel_size, n)
     stride = kernel if stride is None else ints(stride, n)
     _check_pool_features(op, input, n, ceil_mode)
     x, unbatched = _pool_layout(op, input, n)
     pairs = pad_pairs(padding, n)
+    if divisor_override is not None:
+        x = tf.pad(x, [[0, 0], *map(list, pairs), [0, 0]])
+        window_sum = _tf_pool("avg", n, x, kernel, stride, "VALID") * float(np.prod(kernel))
+        return _pool_back(window_sum / float(divisor_override), n, unbatched)
     if not any(lo or hi for lo, hi in pairs):
         tf_padding = "VALID"
     elif count_include_pad:
@@ -319,6 +327,62 @@ def adaptive_avg_pool(op: str, input: Any, output_size: Any) -> Any:
                              f"TensorFlow has no adaptive pooling; divisible sizes map onto tf.nn.avg_pool)")
     kernel = tuple(size // o for size, o in zip(spatial, out, strict=True))
     return _pool_back(_tf_pool("avg", n, x, kernel, kernel, "VALID"), n, unbatched)
+
+
+@register("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
+def adaptive_max_pool(op: str, input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """TensorFlow has no adaptive pooling; where each output size divides the input size, adaptive max pooling
+    is exactly ``tf.nn.max_pool`` with kernel = stride = input / output (the pooled values; no indices)."""
+    n = spatial_rank(op)
+    sizes = (output_size,) * n if isinstance(output_size, (int, np.integer)) else tuple(output_size)
+    _check_pool_features(op, input, n, False)
+    x, unbatched = _pool_layout(op, input, n)
+    spatial = tuple(x.shape[1:-1])
+    out = tuple(size if o is None else int(o) for size, o in zip(spatial, sizes, strict=True))
+    if any(size % o for size, o in zip(spatial, out, strict=True)):
+        raise _not_supported(f"{op} with output sizes that do not divide the input sizes ({spatial} -> {out}: "
+                             f"TensorFlow has no adaptive pooling; divisible sizes map onto tf.nn.max_pool)")
+    kernel = tuple(size // o for size, o in zip(spatial, out, strict=True))
+    return _pool_back(_tf_pool("max", n, x, kernel, kernel, "VALID"), n, unbatched)
+
+
+@register("max_unpool1d", "max_unpool2d", "max_unpool3d")
+def max_unpool(op: str, *args: Any, **kwargs: Any) -> Any:
+    raise _not_supported(f"{op} (TensorFlow has no unpooling op)")
+
+
+@register("interpolate")
+def interpolate(op: str, input: Any, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: Any = None, recompute_scale_factor: Any = None, antialias: bool = False) -> Any:
+    """``tf.compat.v1.image.resize_nearest_neighbor`` (legacy: ``floor(o * S / O)``, PyTorch's nearest) and
+    ``resize_bilinear`` (``half_pixel_centers`` for ``align_corners=False``) in 2-d; 1-d as 2-d with a unit
+    first dim. TensorFlow scales by ``S / O`` always: a scale factor used as given must be ``O / S`` exactly."""
+    n = len(input.shape) - 2
+    if n not in (1, 2):
+        raise _not_supported(f"{op} of {n}-d input (tf.image resizes 2-d images only)")
+    if mode not in ("nearest", "linear", "bilinear"):
+        raise _not_supported(f"{op} with mode={mode!r}")
+    if mode != "nearest" and _is_float64(input):
+        raise _not_supported(f"{op} with mode={mode!r} in float64 (tf.image's ResizeBilinear computes in float32)")
+    spatial = tuple(int(v) for v in input.shape[2:])
+    if size is not None:
+        out = ints(size, n)
+    else:
+        factors = (float(scale_factor),) * n if np.isscalar(scale_factor) else tuple(map(float, scale_factor))
+        out = tuple(int(s * f) for s, f in zip(spatial, factors, strict=True))
+        if not recompute_scale_factor and any(np.float32(1 / f) != np.float32(s) / np.float32(o) for s, o, f in
+                                              zip(spatial, out, factors, strict=True)):
+            raise _not_supported(f"{op} with scale_factor={scale_factor!r} used as given (TensorFlow resizes by "
+                                 f"input/output size, PyTorch by 1/scale_factor)")
+    x = _channels_last(input, n)
+    if n == 1:
+        x, out = x[:, None], (1, *out)
+    if mode == "nearest":
+        y = tf.compat.v1.image.resize_nearest_neighbor(x, out, align_corners=False, half_pixel_centers=False)
+    else:
+        corners = bool(align_corners)
+        y = tf.compat.v1.image.resize_bilinear(x, out, align_corners=corners, half_pixel_centers=not corners)
+    return _channels_first(y[:, 0] if n == 1 else y, n)
 
 
 # --- linear, activations, flatten, softmax -----------------------------------------------------------------

@@ -12,7 +12,8 @@ functional ops do not take directly is spelled out with explicit PyTorch ops, ne
   3-d unfold is a grouped ``conv3d`` with one-hot kernels (unfold by definition) and 3-d fold its adjoint, a
   grouped ``conv_transpose3d`` with the same kernels;
 - batch norm's running statistics are buffers: passed detached, so they get a zero gradient;
-- dropout only where it is deterministic (evaluation, or ``p = 0``): ``F.dropout`` cannot take a mask.
+- dropout only where it is deterministic (evaluation, or ``p = 0``): ``F.dropout`` cannot take a mask;
+- adaptive max pooling: the pooled values (the indices are integers without a gradient).
 
 :func:`forward_backward` (any torch function, NumPy in and out, autograd gradients) is also what the test
 suite's PyTorch helpers use.
@@ -220,13 +221,33 @@ def max_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding:
 
 @register("avg_pool1d", "avg_pool2d", "avg_pool3d")
 def avg_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding: Any = 0, ceil_mode: bool = False,
-             count_include_pad: bool = True) -> Any:
-    return getattr(tnf, op)(input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+             count_include_pad: bool = True, divisor_override: Any = None) -> Any:
+    if divisor_override is None:  # avg_pool1d takes no divisor_override at all
+        return getattr(tnf, op)(input, kernel_size, stride, padding, ceil_mode, count_include_pad)
+    return getattr(tnf, op)(input, kernel_size, stride, padding, ceil_mode, count_include_pad, divisor_override)
 
 
 @register("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
 def adaptive_avg_pool(op: str, input: Any, output_size: Any) -> Any:
     return getattr(tnf, op)(input, output_size)
+
+
+@register("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
+def adaptive_max_pool(op: str, input: Any, output_size: Any, return_indices: bool = False) -> Any:
+    """The pooled values only: the indices are integers with no gradient (the suite compares them exactly)."""
+    return getattr(tnf, op)(input, output_size)
+
+
+@register("max_unpool1d", "max_unpool2d", "max_unpool3d")
+def max_unpool(op: str, input: Any, indices: Any, kernel_size: Any, stride: Any = None, padding: Any = 0,
+               output_size: Any = None) -> Any:
+    return getattr(tnf, op)(input, indices, kernel_size, stride, padding, output_size)
+
+
+@register("interpolate")
+def interpolate(op: str, input: Any, size: Any = None, scale_factor: Any = None, mode: str = "nearest",
+                align_corners: Any = None, recompute_scale_factor: Any = None, antialias: bool = False) -> Any:
+    return tnf.interpolate(input, size, scale_factor, mode, align_corners, recompute_scale_factor, antialias)
 
 
 @register("linear")

@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from . import nn
+from .. import nn
 
 __all__ = ["lenet", "lenet_config", "lenet_from_state_dict", "LENET_KEYS"]
 
