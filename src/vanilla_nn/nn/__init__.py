@@ -10,7 +10,7 @@ from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, Conv
 from .dropout import Dropout, Dropout2d
 from .init import manual_seed
 from .linear import Flatten, Identity, Linear
-from .loss import CrossEntropyLoss, MSELoss
+from .loss import BCEWithLogitsLoss, CrossEntropyLoss, MSELoss, NLLLoss
 from .module import IncompatibleKeys, Module, Parameter, Sequential
 from .norm import BatchNorm1d, BatchNorm2d, BatchNorm3d, GroupNorm, LayerNorm
 from .pooling import (
@@ -40,8 +40,8 @@ __all__ = [
     "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
     "MaxUnpool1d", "MaxUnpool2d", "MaxUnpool3d", "Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d",
     "Linear", "Flatten", "Identity", "ReLU", "LeakyReLU", "Sigmoid", "Tanh", "Dropout",
-    "ReLU6", "Hardswish", "SiLU", "GELU",
+    "ReLU6", "Hardswish", "SiLU", "GELU", "Softmax", "LogSoftmax", "NLLLoss", "BCEWithLogitsLoss",
     "BatchNorm1d", "BatchNorm2d", "CrossEntropyLoss", "MSELoss",
     "load", "save",
-    "BatchNorm3d", "GroupNorm", "LayerNorm", "Dropout2d", "Softmax", "LogSoftmax",
+    "BatchNorm3d", "GroupNorm", "LayerNorm", "Dropout2d",
 ]
