@@ -562,15 +562,17 @@ def _train(args: argparse.Namespace, writer: bool) -> int:
     sample = None if args.no_plots else (split.x_test[0], int(split.y_test[0]))
     epoch = first
     try:
-        for epoch in range(first, args.epochs + 1):
-            train_epoch(train_run, split.x_train, split.y_train, split.x_test, split.y_test, epoch,
-                        writer and not args.no_progress)
-            if writer:
-                save_run(train_run, epoch, sample if epoch == args.epochs else None)
-            else:
-                train_run.saved_epoch = epoch  # rank 0 wrote it: this rank's messages say so too
-        if first > args.epochs and writer:  # resuming a finished run: write the final set again
-            save_run(train_run, args.epochs, sample)
+        # overflow in a diverging run is reported once, as a divergence, not as NumPy's warnings on every rank
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(first, args.epochs + 1):
+                train_epoch(train_run, split.x_train, split.y_train, split.x_test, split.y_test, epoch,
+                            writer and not args.no_progress)
+                if writer:
+                    save_run(train_run, epoch, sample if epoch == args.epochs else None)
+                else:
+                    train_run.saved_epoch = epoch  # rank 0 wrote it: this rank's messages say so too
+            if first > args.epochs and writer:  # resuming a finished run: write the final set again
+                save_run(train_run, args.epochs, sample)
     except KeyboardInterrupt:
         if train_run.saved_epoch is None:
             kept = f"nothing was written to {out}"
