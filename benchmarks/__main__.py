@@ -38,6 +38,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="vanilla side: layers when available (auto), or the functional API")
     parser.add_argument("--clock", choices=("wall", "cpu"), default="wall",
                         help="wall (default) or process CPU time (steadier on a busy machine; use with --threads 1)")
+    parser.add_argument("--no-textbook", dest="textbook", action="store_false",
+                        help="skip the textbook NumPy baseline (im2col + tensordot)")
     parser.add_argument("--budget", type=float, default=None,
                         help="seconds of timing per case and mode before repeats stop early (default 8; quick 2)")
 
@@ -63,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from . import harness, report
+    from .atomic import write_bytes, write_text
     from .cases import select
-    from .runners import make_data, max_relative_error, torch_runner, vanilla_runner
+    from .runners import make_data, max_relative_error, textbook_runner, torch_runner, vanilla_runner
 
     cases = select(args.cases)
     repeats = args.repeats or (3 if args.quick else 15)
@@ -87,7 +90,8 @@ def run(args: argparse.Namespace) -> int:
         "warmup": warmup,
         "dtype": "float32",
         "clock": args.clock,
-        "protocol": "each side timed in blocks A B B A after an idle wait, never call-by-call interleaved",
+        "protocol": "each side timed in blocks A B C C B A (vanilla, PyTorch, textbook; the opening side rotates per "
+                    "case) after an idle wait, never call-by-call interleaved",
     }
     meta["sgemm_peak"] = harness.sgemm_peak(threads, repeats=3 if args.quick else 5)
     peak = meta["sgemm_peak"]["numpy_gflops"]
@@ -99,15 +103,20 @@ def run(args: argparse.Namespace) -> int:
         data = make_data(case)
         ours = vanilla_runner(case, data, args.api)
         theirs = torch_runner(case, data)
+        book = textbook_runner(case, data) if args.textbook else None
         apis.add(ours.api)
-        error = max_relative_error(ours.forward_backward(), theirs.forward_backward())
+        reference = theirs.forward_backward()
+        error = max_relative_error(ours.forward_backward(), reference)
         row = {"name": case.name, "description": case.describe(), "kernel_size": case.kernel_size,
                "max_rel_error": error, "algorithm": _algorithm(case), "api": ours.api}
+        if book is not None:
+            row["textbook_max_rel_error"] = max_relative_error(book.forward_backward(), reference)
+        del reference
         for mode, backward in (("forward", False), ("forward_backward", True)):
-            ours_fn = ours.forward_backward if backward else ours.forward
-            theirs_fn = theirs.forward_backward if backward else theirs.forward
-            t_ours, t_theirs = harness.time_pair(ours_fn, theirs_fn, repeats, warmup, budget,
-                                                 first_opens=index % 2 == 0)
+            sides = [ours, theirs] + ([book] if book is not None else [])
+            fns = [side.forward_backward if backward else side.forward for side in sides]
+            timings = harness.time_sides(fns, repeats, warmup, budget * len(fns) / 2, rotate=index)
+            t_ours, t_theirs = timings[0], timings[1]
             ms_ours, ms_theirs = harness.median_ms(t_ours), harness.median_ms(t_theirs)
             gflops = case.flops(backward) / (ms_ours * 1e-3) / 1e9
             row[mode] = {"vanilla_ms": ms_ours, "torch_ms": ms_theirs, "ratio": ms_ours / ms_theirs,
@@ -115,6 +124,10 @@ def run(args: argparse.Namespace) -> int:
                          "torch_gflops": case.flops(backward) / (ms_theirs * 1e-3) / 1e9,
                          "repeats": len(t_ours), "torch_repeats": len(t_theirs),
                          "vanilla_spread": harness.spread(t_ours), "torch_spread": harness.spread(t_theirs)}
+            if book is not None:
+                ms_book = harness.median_ms(timings[2])
+                row[mode].update(textbook_ms=ms_book, textbook_speedup=ms_book / ms_ours,
+                                 textbook_ratio=ms_book / ms_theirs, textbook_spread=harness.spread(timings[2]))
         extra, result = harness.peak_extra_bytes(ours.forward_backward)
         returned = harness.nbytes(result)
         row["memory"] = {"peak_extra_bytes": extra, "returned_bytes": returned, "cap_bytes": cap,
@@ -123,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"{case.name:24s} fwd {row['forward']['ratio']:5.2f}x  fwd+bwd {row['forward_backward']['ratio']:5.2f}x"
               f"  ({row['forward_backward']['vanilla_ms']:.1f} vs {row['forward_backward']['torch_ms']:.1f} ms)",
               flush=True)
-        del data, ours, theirs, result
+        del data, ours, theirs, book, result
     meta["api"] = ", ".join(sorted(apis))
     if limiter is not None:
         limiter.restore_original_limits()
@@ -131,8 +144,8 @@ def run(args: argparse.Namespace) -> int:
     summ = report.summary(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     report.write_json(args.out / "bench.json", meta, rows, summ)
-    (args.out / "bench.md").write_text(report.markdown(meta, rows, summ))
-    report.write_chart(args.out / "bench.png", meta, rows)
+    write_text(args.out / "bench.md", report.markdown(meta, rows, summ))
+    write_bytes(args.out / "bench.png", report.chart_png(meta, rows))
     report.print_table(meta, rows, summ)
     print(f"wrote {args.out / 'bench.json'}, bench.md, bench.png")
     return 0

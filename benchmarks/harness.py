@@ -131,6 +131,19 @@ def time_pair(first: Callable[[], object], second: Callable[[], object], repeats
     return times
 
 
+def time_sides(fns: list[Callable[[], object]], repeats: int, warmup: int, budget_s: float, rotate: int = 0
+               ) -> list[list[float]]:
+    """:func:`time_pair` for any number of sides: blocks in the order A B C C B A (rotated by ``rotate``, so
+    that which side opens alternates between cases), each side about ``repeats`` calls in two blocks."""
+    half = max(1, (repeats + 1) // 2)
+    per_block = budget_s / (2 * len(fns))
+    first = [(i + rotate) % len(fns) for i in range(len(fns))]
+    times: list[list[float]] = [[] for _ in fns]
+    for side in first + first[::-1]:
+        times[side].extend(_block(fns[side], half, warmup, per_block))
+    return times
+
+
 def spread(times: list[float]) -> float:
     """Interquartile range over the median: how steady one side's repeats were."""
     if len(times) < 4:

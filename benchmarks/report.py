@@ -7,6 +7,8 @@ import math
 from pathlib import Path
 
 TARGETS = {"fwd_bwd_geomean": 1.5, "fwd_bwd_max": 3.0, "one_by_one": 1.2, "fwd_geomean": 1.2}
+# issue 13: faster than the textbook NumPy baseline on every case, and at least 2x in geometric mean
+TEXTBOOK_TARGETS = {"textbook_min_speedup": 1.0, "textbook_geomean_speedup": 2.0}
 
 
 def geomean(values: list[float]) -> float:
@@ -31,6 +33,13 @@ def summary(rows: list[dict]) -> dict:
     result["targets_met"] = {
         key: (result[key] is None or result[key] <= limit) for key, limit in TARGETS.items()
     }
+    speedups = [r[mode]["textbook_speedup"] for r in rows for mode in ("forward", "forward_backward")
+                if "textbook_speedup" in r[mode]]
+    if speedups:
+        fb = [r["forward_backward"]["textbook_speedup"] for r in rows if "textbook_speedup" in r["forward_backward"]]
+        result["textbook_min_speedup"] = min(speedups)
+        result["textbook_geomean_speedup"] = geomean(fb)
+        result["targets_met"].update({key: result[key] >= limit for key, limit in TEXTBOOK_TARGETS.items()})
     return result
 
 
@@ -38,16 +47,22 @@ def _mib(n: float | None) -> str:
     return "-" if n is None else f"{n / 2**20:.1f}"
 
 
-COLUMNS = ("case", "fwd ms", "torch", "ratio", "fwd+bwd ms", "torch", "ratio", "GFLOP/s", "% peak",
-           "peak MiB", "cap MiB", "err", "algorithm")
+COLUMNS = ("case", "fwd ms", "torch", "ratio", "textbook", "x faster", "fwd+bwd ms", "torch", "ratio", "textbook",
+           "x faster", "GFLOP/s", "% peak", "peak MiB", "cap MiB", "err", "algorithm")
+
+
+def _book(mode: dict) -> tuple[str, str]:
+    if "textbook_ms" not in mode:
+        return "-", "-"
+    return f"{mode['textbook_ms']:.2f}", f"{mode['textbook_speedup']:.2f}"
 
 
 def table_rows(rows: list[dict]) -> list[tuple[str, ...]]:
     out = []
     for r in rows:
         f, fb, m = r["forward"], r["forward_backward"], r["memory"]
-        out.append((r["name"], f"{f['vanilla_ms']:.2f}", f"{f['torch_ms']:.2f}", f"{f['ratio']:.2f}",
-                    f"{fb['vanilla_ms']:.2f}", f"{fb['torch_ms']:.2f}", f"{fb['ratio']:.2f}",
+        out.append((r["name"], f"{f['vanilla_ms']:.2f}", f"{f['torch_ms']:.2f}", f"{f['ratio']:.2f}", *_book(f),
+                    f"{fb['vanilla_ms']:.2f}", f"{fb['torch_ms']:.2f}", f"{fb['ratio']:.2f}", *_book(fb),
                     f"{fb['vanilla_gflops']:.0f}", f"{fb['percent_of_peak']:.0f}",
                     _mib(m["peak_extra_bytes"]), _mib(m["cap_bytes"]), f"{r['max_rel_error']:.0e}",
                     r.get("algorithm") or "-"))
@@ -67,6 +82,10 @@ def summary_lines(meta: dict, summ: dict) -> list[str]:
     ]
     if summ["one_by_one"] is not None:
         lines.append(f"1x1 forward+backward ratio {summ['one_by_one']:.2f} (target <= 1.2: {mark('one_by_one')})")
+    if "textbook_min_speedup" in summ:
+        lines.append(f"vs the textbook NumPy im2col + tensordot: {summ['textbook_geomean_speedup']:.2f}x faster in "
+                     f"forward+backward geomean (target >= 2: {mark('textbook_geomean_speedup')}), slowest case "
+                     f"{summ['textbook_min_speedup']:.2f}x (target > 1 on every case: {mark('textbook_min_speedup')})")
     lines.append(f"peak extra memory within workspace cap + returned arrays: {summ['memory_within_cap']}")
     if summ.get("max_spread") is not None:
         lines.append(f"largest spread of one side's repeats (interquartile range / median): "
@@ -107,6 +126,9 @@ def markdown(meta: dict, rows: list[dict], summ: dict) -> str:
         f"Command: `{meta['command']}` (API: {meta['api']}, {meta['repeats']} repeats per side, median, "
         f"{meta.get('clock', 'wall')} clock; {meta.get('protocol', 'interleaved calls')}).",
         "",
+        "Columns: ratio = vanilla_nn / PyTorch time; textbook = the NumPy im2col + tensordot baseline's ms "
+        "(benchmarks/textbook.py); x faster = textbook / vanilla_nn.",
+        "",
         "| " + " | ".join(COLUMNS) + " |",
         "|" + "|".join("---" if c in ("case", "algorithm") else "---:" for c in COLUMNS) + "|",
     ]
@@ -117,10 +139,21 @@ def markdown(meta: dict, rows: list[dict], summ: dict) -> str:
 
 
 def write_json(path: Path, meta: dict, rows: list[dict], summ: dict) -> None:
-    path.write_text(json.dumps({"meta": meta, "summary": summ, "cases": rows}, indent=2) + "\n")
+    from .atomic import write_text
+
+    write_text(path, json.dumps({"meta": meta, "summary": summ, "cases": rows}, indent=2, allow_nan=False) + "\n")
 
 
-def write_chart(path: Path, meta: dict, rows: list[dict]) -> None:
+def chart_png(meta: dict, rows: list[dict]) -> bytes:
+    """The ratio chart as PNG bytes (written atomically by the caller)."""
+    import io
+
+    buffer = io.BytesIO()
+    write_chart(buffer, meta, rows)
+    return buffer.getvalue()
+
+
+def write_chart(path, meta: dict, rows: list[dict]) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -129,10 +162,15 @@ def write_chart(path: Path, meta: dict, rows: list[dict]) -> None:
     names = [r["name"] for r in rows]
     fwd = [r["forward"]["ratio"] for r in rows]
     both = [r["forward_backward"]["ratio"] for r in rows]
-    fig, ax = plt.subplots(figsize=(9, 0.45 * len(rows) + 1.6))
+    book = [r["forward_backward"].get("textbook_ratio") for r in rows]
+    fig, ax = plt.subplots(figsize=(9, 0.55 * len(rows) + 1.6))
     ys = range(len(rows))
-    ax.barh([y - 0.2 for y in ys], fwd, height=0.4, label="forward")
-    ax.barh([y + 0.2 for y in ys], both, height=0.4, label="forward + backward")
+    height = 0.27 if any(book) else 0.4
+    ax.barh([y - height for y in ys], fwd, height=height, label="forward")
+    ax.barh(list(ys), both, height=height, label="forward + backward")
+    if any(book):
+        ax.barh([y + height for y in ys], [v or 0 for v in book], height=height,
+                label="textbook NumPy, forward + backward")
     for limit, style in ((1.0, "-"), (1.5, "--"), (3.0, ":")):
         ax.axvline(limit, color="black", linestyle=style, linewidth=0.8)
     ax.set_yticks(list(ys), names)
@@ -141,5 +179,5 @@ def write_chart(path: Path, meta: dict, rows: list[dict]) -> None:
     ax.set_title(f"float32, {meta['machine']['threads']} threads, {meta['date']}")
     ax.legend(loc="lower right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
+    fig.savefig(path, dpi=110, format="png")
     plt.close(fig)

@@ -113,6 +113,27 @@ def _vanilla_functional_runner(case: Case, data: dict[str, np.ndarray]) -> Runne
     return Runner(forward, forward_backward, "functional")
 
 
+def textbook_runner(case: Case, data: dict[str, np.ndarray]) -> Runner:
+    """The textbook NumPy im2col + tensordot convolution (:mod:`benchmarks.textbook`), forward and backward."""
+    from . import textbook
+
+    x, w, b, gy = data["x"], data["w"], data["b"], data["gy"]
+    stride, padding = (case.stride,) * case.ndim, (case.padding,) * case.ndim
+    if case.kind == "conv":
+        fwd, bwd = textbook.conv_forward, textbook.conv_backward
+    else:
+        fwd, bwd = textbook.conv_transpose_forward, textbook.conv_transpose_backward
+
+    def forward():
+        return fwd(x, w, b, stride, padding, case.groups)
+
+    def forward_backward():
+        y = fwd(x, w, b, stride, padding, case.groups)
+        return (y, *bwd(gy, x, w, b, stride, padding, case.groups))
+
+    return Runner(forward, forward_backward, "textbook")
+
+
 def torch_runner(case: Case, data: dict[str, np.ndarray]) -> Runner:
     import torch
 

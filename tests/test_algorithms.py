@@ -16,6 +16,7 @@ from oracle_torch import torch_conv
 
 import vanilla_nn.functional as F
 from vanilla_nn.functional import _algorithms as A
+from vanilla_nn.functional import plan as P
 
 
 @pytest.fixture
@@ -37,79 +38,90 @@ def spy(monkeypatch):
     return install
 
 
-# (op, batch, c_in, c_out, spatial, kernel, options, layout, expected algorithm, kernels that must run)
+# (op, batch, c_in, c_out, spatial, kernel, options, layout, planned (algorithm, input_grad), kernels that must run)
 CASES = [
     # gemm, stride 1, large activations: forward im2col GEMM, input grad by the flipped correlation
-    ("conv2d", 2, 3, 4, (9, 8), (3, 3), {"padding": 1}, "strided", "gemm",
+    ("conv2d", 2, 5, 4, (9, 8), (3, 3), {"padding": 1}, "strided", ("gemm", "correlation"),
      ["_gemm_forward", "_adjoint_weight", "_gemm_weight_grad"]),
-    ("conv1d", 2, 3, 5, (64,), (4,), {"padding": 2, "dilation": 2}, "contiguous", "gemm",
+    ("conv1d", 2, 5, 5, (64,), (4,), {"padding": 2, "dilation": 2}, "contiguous", ("gemm", "correlation"),
      ["_gemm_forward", "_adjoint_weight"]),
-    ("conv3d", 1, 2, 3, (5, 6, 4), (3, 2, 3), {"padding": (1, 0, 1)}, "channels_last", "gemm",
+    ("conv3d", 1, 6, 3, (5, 6, 4), (3, 2, 3), {"padding": (1, 0, 1)}, "channels_last", ("gemm", "correlation"),
      ["_gemm_forward", "_adjoint_weight"]),
     # gemm, stride 2: input grad by GEMM + col2im scatter
-    ("conv2d", 2, 3, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2}, "strided", "gemm",
+    ("conv2d", 2, 5, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2}, "strided", ("gemm", "scatter"),
      ["_gemm_forward", "_gemm_input_grad", "_gemm_weight_grad"]),
     # gemm, weight larger than the activations: col2im even at stride 1
-    ("conv2d", 1, 16, 16, (3, 3), (3, 3), {"padding": 1}, "reversed", "gemm", ["_gemm_input_grad"]),
+    ("conv2d", 1, 16, 16, (3, 3), (3, 3), {"padding": 1}, "reversed", ("gemm", "scatter"), ["_gemm_input_grad"]),
     # gemm with groups (not depthwise)
-    ("conv2d", 2, 6, 4, (7, 6), (3, 2), {"groups": 2, "padding": 1}, "strided", "gemm",
+    ("conv2d", 2, 6, 4, (7, 6), (3, 2), {"groups": 2, "padding": 1}, "strided", ("gemm", "correlation"),
      ["_gemm_forward", "_gemm_weight_grad"]),
-    ("conv2d", 2, 6, 9, (7, 6), (3, 3), {"groups": 3, "stride": 2}, "contiguous", "gemm", ["_gemm_input_grad"]),
-    # gemm1x1: stride 1 (no copy), stride 2, padding, groups, rank 1 and 3
-    ("conv2d", 2, 5, 7, (6, 5), (1, 1), {}, "contiguous", "gemm1x1",
-     ["_gemm1x1_forward", "_gemm1x1_input_grad", "_gemm1x1_weight_grad"]),
-    ("conv2d", 2, 5, 7, (7, 6), (1, 1), {"stride": 2}, "strided", "gemm1x1", ["_gemm1x1_input_grad"]),
-    ("conv2d", 2, 4, 6, (5, 5), (1, 1), {"padding": 1, "groups": 2}, "channels_last", "gemm1x1",
-     ["_gemm1x1_forward"]),
-    ("conv1d", 3, 4, 2, (9,), (1,), {"stride": 3}, "reversed", "gemm1x1", ["_gemm1x1_forward"]),
-    ("conv3d", 1, 3, 4, (3, 4, 5), (1, 1, 1), {"stride": (1, 2, 1)}, "strided", "gemm1x1", ["_gemm1x1_forward"]),
-    # depthwise, stride 1, planar (channels-first) input: the flat loop forward and input grad
-    ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "groups": 4}, "contiguous", "depthwise",
-     ["_depthwise_forward_flat", "_depthwise_weight_grad"]),
-    ("conv1d", 2, 3, 3, (20,), (5,), {"padding": 4, "dilation": 2, "groups": 3}, "strided", "depthwise",
-     ["_depthwise_forward_flat"]),
-    ("conv3d", 1, 2, 2, (5, 4, 6), (3, 3, 2), {"padding": 1, "groups": 2}, "contiguous", "depthwise",
-     ["_depthwise_forward_flat"]),
-    # depthwise with a channels-last input: the blocked tap loop in channels-last memory
-    ("conv2d", 2, 4, 4, (7, 6), (3, 3), {"padding": 1, "groups": 4}, "channels_last", "depthwise",
-     ["_depthwise_forward"]),
-    # depthwise, stride 2: blocked loops, forward and scatter
-    ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2, "groups": 4}, "contiguous", "depthwise",
-     ["_depthwise_forward", "_depthwise_input_grad"]),
-    # depthwise with channel multiplier 2: the input grad sums over the multiplier
-    ("conv2d", 2, 3, 6, (6, 7), (3, 3), {"padding": 1, "groups": 3}, "strided", "depthwise",
-     ["_depthwise_forward_flat", "_depthwise_input_grad"]),
-    ("conv2d", 1, 3, 6, (6, 7), (2, 3), {"stride": 2, "groups": 3, "padding_mode": "reflect", "padding": 1},
-     "contiguous", "depthwise", ["_depthwise_forward"]),
-    # transposed convolutions: their forward is the input-grad kernel, their backward the forward kernel
-    ("conv_transpose2d", 2, 4, 3, (5, 6), (4, 4), {"stride": 2, "padding": 1}, "strided", "gemm",
-     ["_gemm_input_grad", "_gemm_forward"]),
-    ("conv_transpose2d", 2, 4, 3, (5, 6), (3, 3), {"padding": 1}, "contiguous", "gemm", ["_adjoint_weight"]),
-    ("conv_transpose1d", 2, 4, 2, (7,), (1,), {"stride": 2, "output_padding": 1}, "contiguous", "gemm1x1",
-     ["_gemm1x1_input_grad"]),
-    ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"padding": 1, "groups": 3}, "contiguous", "depthwise",
-     ["_depthwise_forward_flat"]),
-    ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"stride": 2, "groups": 3, "output_padding": 1}, "strided",
-     "depthwise", ["_depthwise_input_grad", "_depthwise_weight_grad"]),
-    ("conv_transpose3d", 1, 2, 4, (3, 4, 3), (2, 3, 2), {"stride": (2, 1, 1), "groups": 2}, "contiguous", "gemm",
+    ("conv2d", 2, 6, 9, (7, 6), (3, 3), {"groups": 3, "stride": 2}, "contiguous", ("gemm", "scatter"),
      ["_gemm_input_grad"]),
+    # gemm_cf: few input channels, channels-first im2col (stride 2: its own scatter; stride 1: the correlation)
+    ("conv2d", 2, 3, 4, (11, 10), (7, 7), {"padding": 3, "stride": 2}, "strided", ("gemm_cf", "scatter_cf"),
+     ["_gemm_cf_forward", "_gemm_cf_input_grad", "_gemm_cf_weight_grad"]),
+    ("conv2d", 2, 3, 4, (9, 8), (3, 3), {"padding": 1}, "channels_last", ("gemm_cf", "correlation"),
+     ["_gemm_cf_forward", "_adjoint_weight", "_gemm_cf_weight_grad"]),
+    ("conv1d", 2, 1, 5, (30,), (4,), {"padding": 2, "dilation": 2, "stride": 3}, "reversed", ("gemm_cf", "scatter_cf"),
+     ["_gemm_cf_forward", "_gemm_cf_input_grad"]),
+    ("conv3d", 1, 2, 3, (5, 6, 4), (3, 2, 3), {"padding": (1, 0, 1), "stride": (1, 2, 1)}, "contiguous",
+     ("gemm_cf", "scatter_cf"), ["_gemm_cf_forward", "_gemm_cf_input_grad", "_gemm_cf_weight_grad"]),
+    # gemm1x1: stride 1 (no copy), stride 2, padding, groups, rank 1 and 3
+    ("conv2d", 2, 5, 7, (6, 5), (1, 1), {}, "contiguous", ("gemm1x1", "gemm1x1"),
+     ["_gemm1x1_forward", "_gemm1x1_input_grad", "_gemm1x1_weight_grad"]),
+    ("conv2d", 2, 5, 7, (7, 6), (1, 1), {"stride": 2}, "strided", ("gemm1x1", "gemm1x1"), ["_gemm1x1_input_grad"]),
+    ("conv2d", 2, 4, 6, (5, 5), (1, 1), {"padding": 1, "groups": 2}, "channels_last", ("gemm1x1", "gemm1x1"),
+     ["_gemm1x1_forward"]),
+    ("conv1d", 3, 4, 2, (9,), (1,), {"stride": 3}, "reversed", ("gemm1x1", "gemm1x1"), ["_gemm1x1_forward"]),
+    ("conv3d", 1, 3, 4, (3, 4, 5), (1, 1, 1), {"stride": (1, 2, 1)}, "strided", ("gemm1x1", "gemm1x1"),
+     ["_gemm1x1_forward"]),
+    # depthwise, stride 1, channels-first input: padded into planes, the flat loop forward and input grad
+    ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "groups": 4}, "contiguous",
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad"]),
+    ("conv1d", 2, 3, 3, (20,), (5,), {"padding": 4, "dilation": 2, "groups": 3}, "strided",
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat"]),
+    ("conv3d", 1, 2, 2, (5, 4, 6), (3, 3, 2), {"padding": 1, "groups": 2}, "contiguous",
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat"]),
+    # depthwise with a channels-last input: the boxed tap loop in channels-last memory
+    ("conv2d", 2, 4, 4, (7, 6), (3, 3), {"padding": 1, "groups": 4}, "channels_last",
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_boxes"]),
+    # depthwise, stride 2: boxed loops, forward and scatter
+    ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2, "groups": 4}, "contiguous",
+     ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes", "_depthwise_input_grad_boxes"]),
+    # depthwise with channel multiplier 2: the input grad sums over the multiplier
+    ("conv2d", 2, 3, 6, (6, 7), (3, 3), {"padding": 1, "groups": 3}, "strided", ("depthwise", "depthwise_scatter"),
+     ["_depthwise_forward_flat", "_depthwise_input_grad_boxes"]),
+    ("conv2d", 1, 3, 6, (6, 7), (2, 3), {"stride": 2, "groups": 3, "padding_mode": "reflect", "padding": 1},
+     "contiguous", ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes"]),
+    # transposed convolutions: their forward is the input-grad kernel, their backward the forward kernel
+    ("conv_transpose2d", 2, 4, 5, (5, 6), (4, 4), {"stride": 2, "padding": 1}, "strided", ("gemm", "scatter"),
+     ["_gemm_input_grad", "_gemm_forward"]),
+    ("conv_transpose2d", 2, 4, 5, (9, 8), (3, 3), {"padding": 1}, "contiguous", ("gemm", "correlation"),
+     ["_adjoint_weight"]),
+    ("conv_transpose2d", 2, 4, 3, (5, 6), (4, 4), {"stride": 2, "padding": 1}, "channels_last",
+     ("gemm_cf", "scatter_cf"), ["_gemm_cf_input_grad", "_gemm_cf_forward", "_gemm_cf_weight_grad"]),
+    ("conv_transpose1d", 2, 4, 2, (7,), (1,), {"stride": 2, "output_padding": 1}, "contiguous",
+     ("gemm1x1", "gemm1x1"), ["_gemm1x1_input_grad"]),
+    ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"padding": 1, "groups": 3}, "contiguous",
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat"]),
+    ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"stride": 2, "groups": 3, "output_padding": 1}, "strided",
+     ("depthwise", "depthwise_scatter"), ["_depthwise_input_grad_boxes", "_depthwise_weight_grad"]),
+    ("conv_transpose3d", 1, 2, 4, (3, 4, 3), (2, 3, 2), {"stride": (2, 1, 1), "groups": 2}, "contiguous",
+     ("gemm", "scatter"), ["_gemm_input_grad"]),
 ]
 
 
 def _ids():
-    return [f"{c[0]}-{c[8]}-{'-'.join(f'{k}{v}' for k, v in c[6].items()) or 'plain'}-{c[7]}-{i}"
+    return [f"{c[0]}-{c[8][0]}-{'-'.join(f'{k}{v}' for k, v in c[6].items()) or 'plain'}-{c[7]}-{i}"
             for i, c in enumerate(CASES)]
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("case", CASES, ids=_ids())
 def test_algorithm_path_matches_torch(case, dtype, spy):
-    op, batch, c_in, c_out, spatial, kernel, options, layout, algorithm, kernels = case
+    op, batch, c_in, c_out, spatial, kernel, options, layout, planned, kernels = case
     transposed = op.startswith("conv_transpose")
     groups = options.get("groups", 1)
-    # the core's choice is made on the underlying convolution (C_out and C_in swap for a transposed conv)
-    conv_in = c_out if transposed else c_in
-    assert A.choose(conv_in, kernel, groups) == algorithm
     counts = {}
     for name in kernels:
         counts = spy(name)
@@ -120,6 +132,10 @@ def test_algorithm_path_matches_torch(case, dtype, spy):
     b = rng.standard_normal(c_out).astype(dtype)
     forward, backward = getattr(F, op), getattr(F, op + "_backward")
     xl, wl = with_layout(x, layout), with_layout(w, layout)
+    # the plan is made on the underlying convolution (C_out and C_in swap for a transposed conv)
+    plan = _plan_of(op, xl, wl, options)
+    assert (plan.algorithm.value, plan.input_grad.value) == planned, plan.describe()
+    algorithm = planned[0]
     y = forward(xl, wl, b, **options)
     gy = rng.standard_normal(y.shape).astype(dtype)
     grads = backward(with_layout(gy, layout), xl, wl, b, **options)
@@ -130,12 +146,60 @@ def test_algorithm_path_matches_torch(case, dtype, spy):
     assert not missing, f"the {algorithm} path did not run {missing}"
 
 
-def test_choose():
-    assert A.choose(32, (3, 3), 32) == "depthwise"
-    assert A.choose(64, (1, 1), 1) == "gemm1x1"
-    assert A.choose(64, (1, 1), 64) == "depthwise"
-    assert A.choose(64, (3, 3), 2) == "gemm"
-    assert A.choose(1, (3,), 1) == "gemm"
+def _plan_of(op, x, w, options):
+    """The plan the functional op makes for these arguments."""
+    from vanilla_nn.functional import conv as C
+    from vanilla_nn.functional._args import conv_spec, conv_transpose_spec
+
+    ndim = w.ndim - 2
+    if op.startswith("conv_transpose"):
+        names = ("stride", "padding", "output_padding", "groups", "dilation")
+        defaults = (1, 0, 0, 1, 1)
+        args = [options.get(n, d) for n, d in zip(names, defaults)]
+        spec, xc, wc, _ = conv_transpose_spec(op, ndim, x, w, None, *args)
+        return C.conv_transpose_plan_for(spec, xc, wc)
+    names = ("stride", "padding", "dilation", "groups", "padding_mode")
+    defaults = (1, 0, 1, 1, "zeros")
+    spec, xc, wc, _ = conv_spec(op, ndim, x, w, None, *[options.get(n, d) for n, d in zip(names, defaults)])
+    return C.conv_plan_for(spec, xc, wc)
+
+
+def _geometry(c_in, c_out, kernel, groups=1, size=16, batch=8, stride=1):
+    n = len(kernel)
+    frame = (size + 2,) * n
+    return P.ConvGeometry.of((batch, *frame, c_in), (c_out, c_in // groups, *kernel), (stride,) * n, (1,) * n,
+                             groups)
+
+
+def test_plan_algorithm_by_shape():
+    def algorithm(*args, **kwargs):
+        return P.plan_conv(_geometry(*args, **kwargs), np.float32).algorithm
+
+    assert algorithm(32, 32, (3, 3), groups=32) == P.Algorithm.DEPTHWISE
+    assert algorithm(64, 64, (1, 1)) == P.Algorithm.GEMM1X1
+    assert algorithm(64, 64, (1, 1), groups=64) == P.Algorithm.DEPTHWISE
+    assert algorithm(64, 64, (3, 3), groups=2) == P.Algorithm.GEMM
+    assert algorithm(3, 64, (7, 7), stride=2) == P.Algorithm.GEMM_CHANNELS_FIRST
+    assert algorithm(1, 8, (3,)) == P.Algorithm.GEMM_CHANNELS_FIRST
+    assert algorithm(5, 8, (3,)) == P.Algorithm.GEMM
+
+
+def test_plan_is_frozen_and_printable():
+    plan = P.plan_conv(_geometry(64, 64, (3, 3), size=56), np.float32)
+    with pytest.raises(AttributeError):
+        plan.algorithm = P.Algorithm.WINOGRAD
+    assert plan.describe().startswith("gemm, grad_input correlation (gemm)")
+    assert plan.input_grad_plan.geometry.c_in == 64 and plan.input_grad_plan.geometry.frame == (60, 60)
+
+
+def test_plan_input_grad_strategy_by_rows_per_channel_and_workspace():
+    """Correlation when N*P/C_in >= the threshold and the padded grad_output fits the cap; else scatter."""
+    deep = P.plan_conv(_geometry(512, 512, (3, 3), size=7), np.float32)    # N*P/C_in < 1
+    wide = P.plan_conv(_geometry(64, 64, (3, 3), size=56), np.float32)     # 392
+    assert deep.input_grad == P.InputGrad.SCATTER and wide.input_grad == P.InputGrad.CORRELATION
+    padded_gy = 8 * 60 * 60 * 64 * 4
+    small = P.plan_conv(_geometry(64, 64, (3, 3), size=56), np.float32, workspace=padded_gy // 2)
+    assert small.input_grad == P.InputGrad.SCATTER
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
@@ -144,11 +208,11 @@ def test_choose():
 def test_saved_forward_backward_reuses_windows(options, dtype, spy):
     """What layers call: the saved state's backward equals the functional backward and PyTorch, and the
     weight gradient reuses the forward's im2col matrix instead of building it again."""
-    from vanilla_nn.functional.conv import conv_backward_saved, conv_forward_saving
+    from vanilla_nn.functional.conv import ConvSaved, conv_backward_saved, conv_forward_saving
 
     rng = np.random.default_rng(3)
-    x = with_layout(rng.standard_normal((2, 4, 9, 8)).astype(dtype), "strided")
-    w = rng.standard_normal((6, 4 // options.get("groups", 1), 3, 3)).astype(dtype)
+    x = with_layout(rng.standard_normal((2, 6, 9, 8)).astype(dtype), "strided")
+    w = rng.standard_normal((6, 6 // options.get("groups", 1), 3, 3)).astype(dtype)
     b = rng.standard_normal(6).astype(dtype)
     counts = spy("_fill_cols")
     y, saved = conv_forward_saving(x, w, b, **options)
@@ -159,7 +223,7 @@ def test_saved_forward_backward_reuses_windows(options, dtype, spy):
     before = counts["_fill_cols"]
     functional = F.conv2d_backward(gy, x, w, b, **options)
     fills_functional = counts["_fill_cols"] - before
-    assert "cols" in saved and fills_saved == fills_functional - 1
+    assert isinstance(saved, ConvSaved) and saved.cols is not None and fills_saved == fills_functional - 1
     expected = torch_conv("conv2d", np.ascontiguousarray(x), w, b, gy, **options)
     for name, actual, again, reference in zip(("output", "grad_input", "grad_weight", "grad_bias"), (y, *grads),
                                               (y, *functional), expected):
@@ -168,12 +232,56 @@ def test_saved_forward_backward_reuses_windows(options, dtype, spy):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("case", CASES, ids=_ids())
+def test_saved_path_equals_functional_backward_exactly(case, dtype):
+    """``conv*_forward_saving`` + ``conv*_backward_saved`` (what layers and the tape call) give the forward and
+    the gradients of ``conv*`` / ``conv*_backward`` bit for bit, on every planned path."""
+    from vanilla_nn.functional import conv as C
+
+    op, batch, c_in, c_out, spatial, kernel, options, layout, _, _ = case
+    transposed = op.startswith("conv_transpose")
+    groups = options.get("groups", 1)
+    rng = np.random.default_rng(11 + c_in)
+    x = with_layout(rng.standard_normal((batch, c_in, *spatial)).astype(dtype), layout)
+    w_shape = (c_in, c_out // groups, *kernel) if transposed else (c_out, c_in // groups, *kernel)
+    w = rng.standard_normal(w_shape).astype(dtype)
+    b = rng.standard_normal(c_out).astype(dtype)
+    if transposed:
+        y, saved = C.conv_transpose_forward_saving(x, w, b, **options)
+        assert isinstance(saved, C.ConvTransposeSaved)
+        forward, backward, saved_backward = F.conv_transpose_nd, F.conv_transpose_nd_backward, \
+            C.conv_transpose_backward_saved
+    else:
+        y, saved = C.conv_forward_saving(x, w, b, **options)
+        assert isinstance(saved, C.ConvSaved)
+        forward, backward, saved_backward = F.conv_nd, F.conv_nd_backward, C.conv_backward_saved
+    with pytest.raises(AttributeError):  # frozen
+        saved.w = w
+    gy = with_layout(rng.standard_normal(y.shape).astype(dtype), layout)
+    np.testing.assert_array_equal(y, forward(x, w, b, **options))
+    for name, a, e in zip(("grad_input", "grad_weight", "grad_bias"), saved_backward(gy, saved),
+                          backward(gy, x, w, b, **options)):
+        assert a.dtype == e.dtype == dtype, name
+        np.testing.assert_array_equal(a, e, err_msg=name)
+
+
+def test_saved_state_type_is_checked():
+    from vanilla_nn.functional import conv as C
+
+    with pytest.raises(TypeError, match="saved"):
+        C.conv_backward_saved(np.ones((1, 1, 2)), {"xp": None})
+    _, saved = C.conv_forward_saving(np.ones((1, 1, 4)), np.ones((1, 1, 3)))
+    with pytest.raises(TypeError, match="ConvTransposeSaved"):
+        C.conv_transpose_backward_saved(np.ones((1, 1, 2)), saved)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("spatial, batch", [((6, 8), 3), ((5, 7), 2), ((2, 2), 1)])
 def test_winograd_path(spatial, batch, dtype, spy, monkeypatch):
     """F(2x2, 3x3), even and odd output sizes, forward and (via the flipped correlation) grad_input."""
-    monkeypatch.setattr(A, "WINOGRAD_MIN_CHANNELS", 2)
-    monkeypatch.setattr(A, "WINOGRAD_ODD_OUTPUT", True)
-    counts = spy("use_winograd")
+    monkeypatch.setattr(P, "WINOGRAD_MIN_CHANNELS", 5)
+    monkeypatch.setattr(P, "WINOGRAD_ODD_OUTPUT", True)
+    counts = spy("_winograd_forward")
     from vanilla_nn.functional import winograd
 
     calls = {"n": 0}
@@ -185,22 +293,27 @@ def test_winograd_path(spatial, batch, dtype, spy, monkeypatch):
 
     monkeypatch.setattr(winograd, "correlate_winograd", counting)
     rng = np.random.default_rng(5)
-    x = with_layout(rng.standard_normal((batch, 3, *spatial)).astype(dtype), "strided")
-    w = rng.standard_normal((4, 3, 3, 3)).astype(dtype)
-    b = rng.standard_normal(4).astype(dtype)
-    per_image = winograd.workspace_per_image((spatial[0] + 2, spatial[1] + 2), 3, 4, np.dtype(dtype).itemsize)
-    with F.workspace_limit(per_image):  # one image per chunk
+    x = with_layout(rng.standard_normal((batch, 5, *spatial)).astype(dtype), "strided")
+    w = rng.standard_normal((6, 5, 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    item = np.dtype(dtype).itemsize
+    per_image = winograd.workspace_per_image((spatial[0] + 2, spatial[1] + 2), 5, 6, item)
+    with F.workspace_limit(per_image + winograd.kernel_bytes(5, 6, item)):  # one image per chunk
         y = F.conv2d(x, w, b, padding=1)
         gy = rng.standard_normal(y.shape).astype(dtype)
         grads = F.conv2d_backward(gy, x, w, b, padding=1)
-    assert counts["use_winograd"] >= 1 and calls["n"] >= 1
+    assert counts["_winograd_forward"] >= 1 and calls["n"] >= 1
     expected = torch_conv("conv2d", np.ascontiguousarray(x), w, b, gy, padding=1)
     for name, actual, reference in zip(("output", "grad_input", "grad_weight", "grad_bias"), (y, *grads), expected):
         assert_close(actual, reference, dtype, name)
 
 
 def test_winograd_chosen_for_wide_layers_only():
-    assert A.use_winograd((8, 16, 16, 256), (256, 256, 3, 3), (1, 1), (1, 1), 1, 4)
-    assert not A.use_winograd((8, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1, 4)
-    assert not A.use_winograd((8, 16, 16, 256), (256, 256, 3, 3), (2, 2), (1, 1), 1, 4)
-    assert not A.use_winograd((8, 9, 9, 512), (512, 512, 3, 3), (1, 1), (1, 1), 1, 4)  # odd output
+    def fits(xp_shape, w_shape, stride):
+        geometry = P.ConvGeometry.of(xp_shape, w_shape, (stride, stride), (1, 1), 1)
+        return P.winograd_fits(geometry, 4, F.get_workspace_limit())
+
+    assert fits((8, 16, 16, 256), (256, 256, 3, 3), 1)
+    assert not fits((8, 58, 58, 64), (64, 64, 3, 3), 1)
+    assert not fits((8, 16, 16, 256), (256, 256, 3, 3), 2)
+    assert not fits((8, 9, 9, 512), (512, 512, 3, 3), 1)  # odd output

@@ -136,9 +136,8 @@ def test_errors_come_before_any_work(monkeypatch):
     def fail(*args, **kwargs):
         raise AssertionError("work started before the arguments were checked")
 
-    monkeypatch.setattr(conv_module, "correlate", fail)
-    monkeypatch.setattr(conv_module, "correlate_input_grad", fail)
-    monkeypatch.setattr(conv_module, "correlate_weight_grad", fail)
+    for name in ("plan_conv", "pad_for", "correlate_cl", "correlate_input_grad_cl", "correlate_weight_grad_cl"):
+        monkeypatch.setattr(conv_module, name, fail)
     with pytest.raises(ValueError, match="grad_output"):
         F.conv2d_backward(np.zeros((1, 1)), X, W, groups=2)
     with pytest.raises(ValueError, match="padding"):

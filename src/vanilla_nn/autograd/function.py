@@ -5,7 +5,8 @@
 returns a Tensor whose node calls the op's own backward. The node's saved state is typed:
 
 - for the ops in :data:`SAVING`, the state the op's saving forward returns (the convolution's padded
-  input and im2col matrix, max pooling's argmax, dropout's mask), and the backward from that state;
+  input and im2col matrix, the transposed one's input, max pooling's argmax, dropout's mask), and the
+  backward from that state;
 - for every other op, :class:`FunctionalCall`: the bound ndarray arguments, given back to
   ``<op>_backward(grad_output, *args, **kwargs)``, the function ``vanilla-nn verify`` proves.
 
@@ -23,7 +24,12 @@ from typing import Any
 import numpy as np
 
 from ..functional import _dispatch, pool
-from ..functional.conv import conv_backward_saved, conv_forward_saving
+from ..functional.conv import (
+    conv_backward_saved,
+    conv_forward_saving,
+    conv_transpose_backward_saved,
+    conv_transpose_forward_saving,
+)
 from ..functional.dropout import dropout, dropout_backward, dropout_mask
 from .engine import Node, is_grad_enabled
 from .tensor import Tensor
@@ -93,6 +99,8 @@ def _adaptive_max_pool_saving(ndim: int) -> Callable[..., tuple[Any, Any]]:
 # op name -> (forward returning (output, typed saved state), backward(grad_output, saved) -> gradients)
 SAVING: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     **{name: (_conv_saving, conv_backward_saved) for name in ("conv1d", "conv2d", "conv3d", "conv_nd")},
+    **{name: (conv_transpose_forward_saving, conv_transpose_backward_saved)
+       for name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_transpose_nd")},
     "dropout": (_dropout_saving, _dropout_backward_saved),
     **{f"max_pool{n}d": (_max_pool_saving(n), pool.max_pool_backward_saved) for n in (1, 2, 3)},
     **{f"adaptive_max_pool{n}d": (_adaptive_max_pool_saving(n), pool.adaptive_max_pool_backward_saved)

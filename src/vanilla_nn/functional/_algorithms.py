@@ -1,104 +1,65 @@
-"""Convolution kernels on channels-last arrays, and the per-shape choice between them.
+"""Convolution kernels on channels-last arrays, each following the plan of :mod:`.plan`.
 
 Notation as in :mod:`.conv`: batch ``N``; ``C_in``, ``C_out``; ``G`` groups with ``Cg = C_in / G`` and
 ``Cog = C_out / G`` channels each; kernel ``K`` with ``T = prod(K)`` taps; stride ``s``, dilation ``d``;
-padded input ``Sp``, output ``O``, ``P = prod(O)``. Every array here is channels-last: ``(N, *S, C)``.
+padded input ``Sp``, output ``O``, ``P = prod(O)``. Arrays are indexed channels-last, ``(N, *S, C)``
+(their memory order is the plan's: channels-last for the GEMM paths, planes for the channels-first GEMM,
+any for depthwise and 1x1).
 
-Four algorithms, one formula ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]``:
+One formula, ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]``, five algorithms
+(:class:`.plan.Algorithm`); every kernel has the same three entry points, ``forward(plan, xp, w)``,
+``input_grad(plan, gy, w)`` and ``weight_grad(plan, xp, gy, cols)``, dispatched by :func:`correlate_cl`,
+:func:`correlate_input_grad_cl` and :func:`correlate_weight_grad_cl`:
 
 ``gemm``
-    im2col + GEMM. The windows ``(N, *O, *K, C)`` are a strided view of ``xp``; a chunk of them is copied
-    into a reused workspace buffer (contiguous ``C`` runs, so the copy streams) and multiplied by the weight
-    as ``(rows, T*Cg) @ (T*Cg, Cog)`` per group. The chunks (a few images, or a few output rows of one
-    image) keep the buffer under the workspace cap and small enough to stay in cache for the GEMM.
-    Backward: ``grad_w = cols^T @ gy`` (same chunks); ``grad_xp`` is ``gy @ w^T`` scattered back tap by
-    tap (col2im), each tap one strided add of ``(rows, C)``.
+    im2col + GEMM. The windows ``(N, *O, *K, C)`` are a strided view of ``xp``; one box of them at a time
+    (:class:`.plan.Chunking`) is copied into a reused buffer (contiguous ``C`` runs, so the copy streams) and
+    multiplied by the weight as ``(rows, T*Cg) @ (T*Cg, Cog)`` per group. Backward: ``grad_w = cols^T @ gy``
+    (same boxes); ``grad_xp`` by the plan's strategy: the correlation of the padded ``gy`` with the adjoint
+    kernel (stride 1, many rows), or ``gy @ w^T`` scattered back tap by tap (col2im).
+``gemm_cf``
+    Few input channels (the 7x7 first layer): the same GEMM on contiguous ``(N, C, *Sp)`` planes, the im2col
+    block ``(C*T, rows)`` copying whole output rows, ``y_n (C_out, rows) = W (C_out, C*T) @ cols``.
 ``gemm1x1``
-    Every kernel size 1: the "windows" are the input itself (subsampled by the stride), so the convolution
-    is one GEMM ``(N*P, C_in) @ (C_in, C_out)`` with no im2col at all.
+    Every kernel size 1: the "windows" are the input itself (subsampled by the stride): one GEMM.
 ``depthwise``
-    ``Cg = 1`` (one input channel per group): a GEMM per channel would be ``(N*P, T) @ (T, Cog)``, far too
-    thin for BLAS. Instead a loop over the ``T`` taps of fused broadcasts, ``y += xp[tap window] * w[:, tap]``,
-    run block by block (a few output rows at a time) so each block's operands stay in cache. It works on
-    any memory layout, so the input is not transposed.
-
+    ``Cg = 1``: a loop over the ``T`` taps of fused broadcasts, ``y += xp[tap window] * w[:, tap]``, box by box
+    so each box's operands stay in cache, in the input's own memory layout.
 ``winograd``
-    F(2x2, 3x3) (:mod:`.winograd`) for 2-d 3x3 stride-1 layers wide enough (C >= 256) that the 2.25x fewer
-    multiplies pay for its NumPy transform passes. Its transforms are exact in binary (additions and
-    halvings), so float64 stays at rounding level (~1e-15) against the direct sum.
+    F(2x2, 3x3) (:mod:`.winograd`) for wide 2-d 3x3 stride-1 layers.
 
-The choice (:func:`choose`, refined by :func:`use_winograd`) is by shape, from measurements recorded next to
-the thresholds and in benchmarks/README.md.
+Scratch: every buffer that grows with the work is one box's worth (the plan sizes the boxes under the
+workspace cap); the only full-size arrays are the returned ones (and their padded frames) and the padded
+input, plus the padded ``grad_output`` of the correlation strategy, which the plan takes only when it fits
+the cap.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import numpy as np
 
 from . import winograd
+from .plan import (
+    FLAT_BLOCK_ELEMENTS,
+    Algorithm,
+    Box,
+    ConvGeometry,
+    ConvPlan,
+    InputGrad,
+    Layout,
+    layout_of,
+    plan_conv,
+)
 from .windows import window_view
 from .workspace import get_workspace_limit
-
-# One chunk's scratch is at most this many bytes (and never above the workspace cap): about the size where
-# the im2col block of a chunk is still in the last-level cache when the GEMM reads it.
-CHUNK_BYTES = 8 * 2**20
-# The depthwise tap loop works on blocks of about this many output elements (operands in L2).
-DEPTHWISE_BLOCK_ELEMENTS = 1 << 18
-# The flat (stride-1) depthwise loop: smaller blocks, all operands contiguous runs.
-FLAT_BLOCK_ELEMENTS = 1 << 16
-
-ALGORITHMS = ("gemm", "gemm1x1", "depthwise", "winograd")
-# Winograd F(2x2, 3x3) pays for its NumPy transform passes only for wide layers with even output sizes.
-# Measured single-threaded, float32, batch 8 (ms, im2col GEMM vs Winograd): 64 ch @56: 21 vs 44;
-# 128 ch @28: 16 vs 25; 256 ch @14: 15 vs 12; 512 ch @7 (odd: tiles overhang): 15 vs 17.
-WINOGRAD_MIN_CHANNELS = 256
-WINOGRAD_ODD_OUTPUT = False
-
-
-def use_winograd(xp_shape: tuple[int, ...], w_shape: tuple[int, ...], stride, dilation, groups: int,
-                 itemsize: int) -> bool:
-    """Whether the im2col path should take Winograd F(2x2, 3x3) instead: 2-d, 3x3, stride 1, undilated,
-    one group, wide enough, and one image's transform buffers within the workspace cap."""
-    return (len(w_shape) == 4 and tuple(w_shape[2:]) == (3, 3) and tuple(stride) == (1, 1)
-            and tuple(dilation) == (1, 1) and groups == 1
-            and min(w_shape[0], w_shape[1]) >= WINOGRAD_MIN_CHANNELS
-            and (WINOGRAD_ODD_OUTPUT or all((s - 2) % 2 == 0 for s in xp_shape[1:3]))
-            and winograd.workspace_per_image(xp_shape[1:3], w_shape[1], w_shape[0], itemsize)
-            <= get_workspace_limit())
-
-
-def choose(c_in: int, kernel: tuple[int, ...], groups: int) -> str:
-    """The algorithm for a convolution with ``c_in`` input channels, this kernel and these groups."""
-    if groups > 1 and groups == c_in:
-        return "depthwise"
-    if all(k == 1 for k in kernel):
-        return "gemm1x1"
-    return "gemm"  # refined to Winograd F(2x2, 3x3) by use_winograd() where it wins
-
-
-def describe_case(kind: str, input_shape: tuple[int, ...], out_channels: int, kernel: tuple[int, ...],
-                  stride: int, padding: int, groups: int) -> str:
-    """The algorithm chosen for a benchmark case (``kind`` ``conv`` or ``conv_transpose``)."""
-    c_in = input_shape[1]
-    if kind == "conv":
-        algorithm = choose(c_in, kernel, groups)
-        frame = (input_shape[0], *(s + 2 * padding for s in input_shape[2:]), c_in)
-        ones = (1,) * len(kernel)
-        w_shape = (out_channels, c_in // groups, *kernel)
-        if algorithm == "gemm" and use_winograd(frame, w_shape, (stride,) * len(kernel), ones, groups, 4):
-            return "winograd"
-        return algorithm
-    # the forward of a transposed conv is the input gradient of a conv with C_out input channels
-    return choose(out_channels, kernel, groups) + " (adjoint)"
-
 
 # ----------------------------------------------------------------------------------------------------------
 # Layout helpers
 # ----------------------------------------------------------------------------------------------------------
+
 
 def channels_last(a: np.ndarray) -> np.ndarray:
     """``(N, C, *S)`` -> ``(N, *S, C)``, a view."""
@@ -161,42 +122,76 @@ def pad_channels_last(x: np.ndarray, pads: tuple[tuple[int, int], ...], mode: st
     return out
 
 
+def pad_for(plan: ConvPlan, x: np.ndarray, pads, mode: str = "zeros") -> np.ndarray:
+    """Pad ``x (N, C, *S)`` into the memory order the plan's forward reads; returns ``(N, C, *Sp)`` (a view)."""
+    algorithm = plan.algorithm
+    if algorithm == Algorithm.GEMM_CHANNELS_FIRST or (
+            algorithm == Algorithm.DEPTHWISE and plan.geometry.stride == (1,) * len(pads)
+            and plan.layout != Layout.CHANNELS_LAST):
+        return channels_first(pad_channels_last(x, pads, mode, planar=True))
+    keep = algorithm in (Algorithm.DEPTHWISE, Algorithm.GEMM1X1)  # 1x1 copies only its subsample, per box
+    return channels_first(pad_channels_last(x, pads, mode, keep_layout=keep))
+
+
+def rows_layout(plan: ConvPlan, a: np.ndarray) -> np.ndarray:
+    """``a (N, C, *O)`` in the memory order the plan's kernels read a grad_output in (one copy at most)."""
+    if plan.algorithm == Algorithm.DEPTHWISE:
+        return a
+    if plan.algorithm == Algorithm.GEMM_CHANNELS_FIRST:
+        return np.ascontiguousarray(a)
+    return channels_first(np.ascontiguousarray(channels_last(a)))
+
+
 def _window_view(xp: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...], dilation: tuple[int, ...],
                  out_spatial: tuple[int, ...]) -> np.ndarray:
     """``(N, *O, *K, C)`` view of a channels-last ``xp (N, *Sp, C)``: ``[n, o, k, c] = xp[n, o*s + k*d, c]``."""
     return np.moveaxis(window_view(np.moveaxis(xp, -1, 1), kernel, stride, dilation, out_spatial), 1, -1)
 
 
-def _tap_view(frame: np.ndarray, tap: tuple[int, ...], first_row: int, stride: tuple[int, ...],
-              dilation: tuple[int, ...], out_spatial: tuple[int, ...]) -> np.ndarray:
-    """The cells ``frame[:, (first_row + o0, o1, ...) * s + tap * d, :]`` read by one tap, for a block of rows."""
-    index = [slice(None)]
-    for axis, (k, s, d, o) in enumerate(zip(tap, stride, dilation, out_spatial)):
-        start = k * d + (first_row * s if axis == 0 else 0)
+# ----------------------------------------------------------------------------------------------------------
+# Boxes of the output grid (N, *O): what one box reads and writes
+# ----------------------------------------------------------------------------------------------------------
+
+def _box_source(frame: np.ndarray, box: Box, stride: tuple[int, ...]) -> np.ndarray:
+    """``frame (N, *Sp, C)`` from the first cell the box's windows read, images of the box only."""
+    n0, nb = box.start[0], box.size[0]
+    return frame[(slice(n0, n0 + nb), *(slice(o * s, None) for o, s in zip(box.start[1:], stride)))]
+
+
+def _box_windows(xp: np.ndarray, box: Box, kernel, stride, dilation) -> np.ndarray:
+    """``(nb, *box, *K, C)`` view of the windows of one box."""
+    return _window_view(_box_source(xp, box, stride), kernel, stride, dilation, box.size[1:])
+
+
+def _box_tap(frame: np.ndarray, tap: tuple[int, ...], box: Box, stride, dilation) -> np.ndarray:
+    """The cells ``frame[n, (o + box start) * s + tap * d, :]`` one tap reads for the box, ``(nb, *box, C)``."""
+    n0, nb = box.start[0], box.size[0]
+    index = [slice(n0, n0 + nb)]
+    for k, s, d, o0, o in zip(tap, stride, dilation, box.start[1:], box.size[1:]):
+        start = o0 * s + k * d
         index.append(slice(start, start + s * (o - 1) + 1, s))
     return frame[tuple(index)]
 
 
-def chunks(batch: int, rows: int, row_cost: int, budget: int) -> Iterator[tuple[int, int, int, int]]:
-    """Blocks ``(n0, n1, r0, r1)`` of images and first-dim output rows costing at most ``budget`` each.
-
-    Whole images when one fits (as many as fit), else a run of rows of one image (at least one row).
-    """
-    image_cost = rows * row_cost
-    if image_cost <= budget:
-        step = max(1, budget // max(image_cost, 1))
-        for n0 in range(0, batch, step):
-            yield n0, min(batch, n0 + step), 0, rows
-        return
-    step = max(1, budget // max(row_cost, 1))
-    for n in range(batch):
-        for r0 in range(0, rows, step):
-            yield n, n + 1, r0, min(rows, r0 + step)
+def _box_rows(a: np.ndarray, box: Box, buffer: np.ndarray | None = None) -> np.ndarray:
+    """``a (N, *O, C)`` restricted to the box as ``(rows, C)``: a view when possible, else copied to ``buffer``."""
+    block = a[box.slices]
+    rows = box.rows
+    try:
+        return np.reshape(block, (rows, a.shape[-1]), copy=False)
+    except ValueError:
+        out = (np.empty(rows * a.shape[-1], a.dtype) if buffer is None else buffer[: rows * a.shape[-1]])
+        out = out.reshape(rows, a.shape[-1])
+        np.copyto(out.reshape(block.shape), block)
+        return out
 
 
-def _chunk_budget(itemsize: int) -> int:
-    """Elements of scratch one chunk may use."""
-    return max(1, min(CHUNK_BYTES, get_workspace_limit()) // itemsize)
+def _subsampled(xp: np.ndarray, stride: tuple[int, ...], out_spatial: tuple[int, ...]) -> np.ndarray:
+    return xp[(slice(None), *(slice(0, s * (o - 1) + 1, s) for s, o in zip(stride, out_spatial)))]
+
+
+def _taps(kernel: tuple[int, ...]):
+    return list(enumerate(itertools.product(*(range(k) for k in kernel))))
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -247,138 +242,266 @@ def _weight_from_cols(grad_cols: np.ndarray, c_group: int, kernel: tuple[int, ..
 
 
 # ----------------------------------------------------------------------------------------------------------
-# gemm: im2col + GEMM, chunked
+# gemm: im2col + GEMM, box by box
 # ----------------------------------------------------------------------------------------------------------
 
-def _fill_cols(buffer: np.ndarray, xp: np.ndarray, n0: int, n1: int, r0: int, r1: int, kernel, stride, dilation,
-               out_spatial, groups: int) -> np.ndarray:
-    """Copy the windows of images ``n0:n1``, output rows ``r0:r1`` into ``buffer``; ``(rows, G*T*Cg)``."""
-    block_out = (r1 - r0, *out_spatial[1:])
-    source = xp[n0:n1, r0 * stride[0]:]
-    windows = _window_view(source, kernel, stride, dilation, block_out)  # (nb, *Ob, *K, C)
-    rows = (n1 - n0) * math.prod(block_out)
+def _fill_cols(buffer: np.ndarray, xp: np.ndarray, box: Box, kernel, stride, dilation, groups: int) -> np.ndarray:
+    """Copy the windows of one box into ``buffer``; ``(rows, G*T*Cg)``."""
+    windows = _box_windows(xp, box, kernel, stride, dilation)  # (nb, *box, *K, C)
+    rows = box.rows
     taps = math.prod(kernel)
     c_in = xp.shape[-1]
     cols = buffer[: rows * taps * c_in]
     if groups == 1:
         np.copyto(cols.reshape(windows.shape), windows)
-    else:  # (nb, *Ob, *K, G, Cg) -> (nb, *Ob, G, *K, Cg): each group's columns contiguous
+    else:  # (nb, *box, *K, G, Cg) -> (nb, *box, G, *K, Cg): each group's columns contiguous
         n = len(kernel)
         split = windows.reshape(*windows.shape[:-1], groups, c_in // groups)
         lead = 1 + n
         order = (*range(lead), lead + n, *range(lead, lead + n), lead + n + 1)
-        target = cols.reshape(n1 - n0, *block_out, groups, *kernel, c_in // groups)
+        target = cols.reshape(*box.size, groups, *kernel, c_in // groups)
         np.copyto(target, split.transpose(order))
     return cols.reshape(rows, taps * c_in)
 
 
-def _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y) -> np.ndarray | None:
-    """Fill ``y``; return the im2col matrix when it was built whole in one chunk (else None)."""
-    kernel = w.shape[2:]
-    c_out = w.shape[0]
-    w_rows = _weight_cols(w, groups).transpose(0, 2, 1)  # (G, T*Cg, Cog), a view
-    taps_c = math.prod(kernel) * xp.shape[-1]
-    row_cost = math.prod(out_spatial[1:]) * taps_c
-    budget = _chunk_budget(xp.dtype.itemsize)
-    buffer = np.empty(min(budget, xp.shape[0] * out_spatial[0] * row_cost) if row_cost <= budget else row_cost,
-                      dtype=y.dtype)
-    blocks = list(chunks(xp.shape[0], out_spatial[0], row_cost, budget))
+def _gemm_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                  ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``y (N, *O, C_out)`` (plus the bias, added to each box while it is in cache), and the im2col matrix
+    when the plan builds it whole in one box (else None)."""
+    g = plan.geometry
+    y = np.empty((g.batch, *g.out_spatial, g.c_out), dtype=plan.dtype)
+    w_rows = _weight_cols(w, g.groups).transpose(0, 2, 1)  # (G, T*Cg, Cog), a view
+    chunking = plan.forward_chunks
+    buffer = np.empty(chunking.max_rows * g.taps * g.c_in, dtype=plan.dtype)
     cols = None
-    for n0, n1, r0, r1 in blocks:
-        cols = _fill_cols(buffer, xp, n0, n1, r0, r1, kernel, stride, dilation, out_spatial, groups)
-        out = y[n0:n1, r0:r1].reshape(cols.shape[0], c_out)
+    for box in chunking.boxes():
+        cols = _fill_cols(buffer, xp, box, g.kernel, g.stride, g.dilation, g.groups)
+        out = _box_rows(y, box)
         _gemm(cols, w_rows, out)
-    return cols if len(blocks) == 1 else None
+        if b is not None:
+            out += b
+    return y, (cols if chunking.whole else None)
 
 
-def _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups, cols=None) -> np.ndarray:
-    """``grad_w = cols^T @ gy`` chunk by chunk; ``cols``: the whole im2col matrix if the forward kept it."""
-    out_spatial = gy.shape[1:-1]
-    c_out = gy.shape[-1]
-    c_in = xp.shape[-1]
-    taps_c = math.prod(kernel) * c_in
+def _gemm_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols: np.ndarray | None = None
+                      ) -> np.ndarray:
+    """``grad_w = cols^T @ gy`` box by box; ``cols``: the whole im2col matrix if the forward kept it."""
+    g = plan.geometry
+    c_group = g.c_in // g.groups
     if cols is not None:
-        grad_cols = _gemm_tn(gy.reshape(cols.shape[0], c_out), cols, groups)
-        return _weight_from_cols(grad_cols, c_in // groups, kernel)
-    row_cost = math.prod(out_spatial[1:]) * taps_c
-    budget = _chunk_budget(xp.dtype.itemsize)
-    buffer = np.empty(min(budget, xp.shape[0] * out_spatial[0] * row_cost) if row_cost <= budget else row_cost,
-                      dtype=np.result_type(xp, gy))
-    grad_cols = np.zeros((groups, c_out // groups, taps_c // groups), dtype=buffer.dtype)
-    for n0, n1, r0, r1 in chunks(xp.shape[0], out_spatial[0], row_cost, budget):
-        cols = _fill_cols(buffer, xp, n0, n1, r0, r1, kernel, stride, dilation, out_spatial, groups)
-        gy_rows = gy[n0:n1, r0:r1].reshape(cols.shape[0], c_out)
-        grad_cols += _gemm_tn(gy_rows, cols, groups)
-    return _weight_from_cols(grad_cols, c_in // groups, kernel)
+        whole = Box((0,) * (gy.ndim - 1), gy.shape[:-1])
+        grad_cols = _gemm_tn(_box_rows(gy, whole), cols, g.groups)
+        return _weight_from_cols(grad_cols, c_group, g.kernel)
+    chunking = plan.weight_chunks
+    buffer = np.empty(chunking.max_rows * g.taps * g.c_in, dtype=plan.dtype)
+    gy_buffer = np.empty(chunking.max_rows * g.c_out, dtype=plan.dtype)
+    grad_cols = np.zeros((g.groups, g.c_out // g.groups, g.taps * c_group), dtype=plan.dtype)
+    for box in chunking.boxes():
+        cols = _fill_cols(buffer, xp, box, g.kernel, g.stride, g.dilation, g.groups)
+        grad_cols += _gemm_tn(_box_rows(gy, box, gy_buffer), cols, g.groups)
+    return _weight_from_cols(grad_cols, c_group, g.kernel)
 
 
-def _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.ndarray:
-    kernel = w.shape[2:]
-    c_out, c_group = w.shape[:2]
-    c_in = c_group * groups
-    n = len(kernel)
-    out_spatial = gy.shape[1:-1]
-    w_cols = _weight_cols(w, groups)  # (G, Cog, T*Cg)
-    dtype = np.result_type(gy, w)
-    frame = np.zeros((gy.shape[0], *frame_spatial, c_in), dtype=dtype)
-    taps = math.prod(kernel)
-    row_cost = math.prod(out_spatial[1:]) * taps * c_in
-    budget = _chunk_budget(dtype.itemsize)
-    buffer = np.empty(min(budget, gy.shape[0] * out_spatial[0] * row_cost) if row_cost <= budget else row_cost,
-                      dtype=dtype)
-    for n0, n1, r0, r1 in chunks(gy.shape[0], out_spatial[0], row_cost, budget):
-        block_out = (r1 - r0, *out_spatial[1:])
-        rows = (n1 - n0) * math.prod(block_out)
-        dcols = buffer[: rows * taps * c_in].reshape(rows, taps * c_in)
-        _gemm(gy[n0:n1, r0:r1].reshape(rows, c_out), w_cols, dcols)
+def _gemm_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """col2im: ``dcols = gy @ W`` per box, every tap's block added onto the frame cells it read."""
+    g = plan.geometry
+    c_group = g.c_in // g.groups
+    w_cols = _weight_cols(w, g.groups)  # (G, Cog, T*Cg)
+    frame = np.zeros((g.batch, *g.frame, g.c_in), dtype=plan.dtype)
+    chunking = plan.input_chunks
+    buffer = np.empty(chunking.max_rows * g.taps * g.c_in, dtype=plan.dtype)
+    gy_buffer = np.empty(chunking.max_rows * g.c_out, dtype=plan.dtype)
+    for box in chunking.boxes():
+        rows = box.rows
+        dcols = buffer[: rows * g.taps * g.c_in].reshape(rows, g.taps * g.c_in)
+        _gemm(_box_rows(gy, box, gy_buffer), w_cols, dcols)
         # dcols (rows, G, *K, Cg): scatter every tap's (rows, G, Cg) block onto the frame cells it read
-        dcols = dcols.reshape(n1 - n0, *block_out, groups, *kernel, c_group)
-        target = frame[n0:n1]
-        for tap in itertools.product(*(range(k) for k in kernel)):
-            cells = _tap_view(target, tap, r0, stride, dilation, block_out)
-            cells = cells.reshape(*cells.shape[:-1], groups, c_group)
-            cells += dcols[(Ellipsis, slice(None), *tap, slice(None))] if n else dcols
+        dcols = dcols.reshape(*box.size, g.groups, *g.kernel, c_group)
+        for _, tap in _taps(g.kernel):
+            cells = _box_tap(frame, tap, box, g.stride, g.dilation)
+            cells = cells.reshape(*cells.shape[:-1], g.groups, c_group)
+            cells += dcols[(Ellipsis, slice(None), *tap, slice(None))]
     return frame
+
+
+def _correlation_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray | None:
+    """Stride 1: ``grad_xp`` is the correlation of ``gy``, zero-padded by ``d*(K-1)`` before and ``Sp - O``
+    after, with the adjoint kernel: one im2col GEMM with a long inner dimension (``T*C_out``) instead of a
+    thin GEMM (inner dimension ``C_out``) and ``T`` strided adds. None when the weight is not finite: the
+    correlation would add ``0 * inf`` over the padding (NaN) where PyTorch, summing real terms only, gives inf.
+    """
+    g, inner = plan.geometry, plan.input_grad_plan
+    w_adj = _adjoint_weight(w, g.groups)
+    if not np.isfinite(w_adj).all():  # a guard on the weight copy made anyway, not a choice of strategy
+        return None
+    pads = tuple((d * (k - 1), f - o) for k, d, f, o in zip(g.kernel, g.dilation, g.frame, g.out_spatial))
+    gyp = pad_channels_last(channels_first(gy), pads)
+    return correlate_cl(gyp, w_adj, inner)[0]
+
+
+def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
+    """``w (C_out, Cg, *K)`` -> ``w' (C_in, Cog, *K)``, ``w'[g*Cg + c, j, k] = w[g*Cog + j, c, K - 1 - k]``."""
+    c_out, c_group = w.shape[:2]
+    kernel = w.shape[2:]
+    swapped = w.reshape(groups, c_out // groups, c_group, *kernel).swapaxes(1, 2)
+    flipped = swapped[(Ellipsis, *(slice(None, None, -1),) * len(kernel))]
+    return np.ascontiguousarray(flipped).reshape(groups * c_group, c_out // groups, *kernel)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# gemm_cf: few input channels, im2col on contiguous planes
+# ----------------------------------------------------------------------------------------------------------
+
+def _planes_box(a_planes: np.ndarray, box: Box) -> np.ndarray:
+    """``a (N, C, *O)`` restricted to one box of one image, ``(C, rows)`` (a view for contiguous planes)."""
+    n = box.start[0]
+    block = a_planes[(n, slice(None), *box.slices[1:])]
+    try:
+        return np.reshape(block, (a_planes.shape[1], box.rows // box.size[0]), copy=False)
+    except ValueError:
+        return np.ascontiguousarray(block).reshape(a_planes.shape[1], -1)
+
+
+def _fill_cols_cf(buffer: np.ndarray, xp_planes: np.ndarray, box: Box, kernel, stride, dilation) -> np.ndarray:
+    """The windows of one box of one image as ``(C*T, rows)``: runs of output rows, not of channels."""
+    n = box.start[0]
+    source = xp_planes[(slice(n, n + 1), slice(None), *(slice(o * s, None) for o, s in zip(box.start[1:], stride)))]
+    windows = window_view(source, kernel, stride, dilation, box.size[1:])[0]  # (C, *box, *K)
+    nd = len(kernel)
+    order = (0, *range(1 + nd, 1 + 2 * nd), *range(1, 1 + nd))  # (C, *K, *box)
+    c_in = xp_planes.shape[1]
+    rows = math.prod(box.size[1:])
+    cols = buffer[: c_in * math.prod(kernel) * rows]
+    np.copyto(cols.reshape(c_in, *kernel, *box.size[1:]), windows.transpose(order))
+    return cols.reshape(c_in * math.prod(kernel), rows)
+
+
+def _cf_boxes(plan: ConvPlan):
+    """Boxes of one image each (the channels-first kernels work image by image)."""
+    for box in plan.forward_chunks.boxes():
+        if box.size[0] == 1:
+            yield box
+        else:
+            for n in range(box.start[0], box.start[0] + box.size[0]):
+                yield Box((n, *box.start[1:]), (1, *box.size[1:]))
+
+
+def _gemm_cf_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, None]:
+    """``y_n (C_out, rows) = W (C_out, C*T) @ cols_n (+ b)`` into contiguous output planes."""
+    g = plan.geometry
+    xp_planes = channels_first(xp)
+    y = np.empty((g.batch, g.c_out, *g.out_spatial), dtype=plan.dtype)
+    w2 = w.reshape(g.c_out, -1)
+    buffer = _cf_buffer(plan)
+    for box in _cf_boxes(plan):
+        cols = _fill_cols_cf(buffer, xp_planes, box, g.kernel, g.stride, g.dilation)
+        out = _planes_box(y, box)
+        np.matmul(w2, cols, out=out)
+        if b is not None:
+            out += b[:, None]
+    return channels_last(y), None
+
+
+def _cf_buffer(plan: ConvPlan) -> np.ndarray:
+    g, chunking = plan.geometry, plan.forward_chunks
+    rows = g.positions if chunking.axis == 0 else chunking.max_rows
+    return np.empty(rows * g.taps * g.c_in, dtype=plan.dtype)
+
+
+def _gemm_cf_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=None) -> np.ndarray:
+    """``grad_W (C_out, C*T) = sum_n gy_n (C_out, rows) @ cols_n^T``."""
+    g = plan.geometry
+    xp_planes, gy_planes = channels_first(xp), channels_first(gy)
+    buffer = _cf_buffer(plan)
+    grad = np.zeros((g.c_out, g.c_in * g.taps), dtype=plan.dtype)
+    for box in _cf_boxes(plan):
+        cols = _fill_cols_cf(buffer, xp_planes, box, g.kernel, g.stride, g.dilation)
+        grad += _planes_box(gy_planes, box) @ cols.T
+    return grad.reshape(g.c_out, g.c_in, *g.kernel)
+
+
+def _gemm_cf_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``dcols_n (C*T, rows) = W^T @ gy_n``, each tap's ``(C, *box)`` block added onto its frame cells."""
+    g = plan.geometry
+    frame = np.zeros((g.batch, g.c_in, *g.frame), dtype=plan.dtype)
+    gy_planes = channels_first(gy)
+    w2t = w.reshape(g.c_out, -1).T
+    buffer = _cf_buffer(plan)
+    for box in _cf_boxes(plan):
+        gy_box = _planes_box(gy_planes, box)
+        dcols = buffer[: g.c_in * g.taps * gy_box.shape[1]].reshape(g.c_in * g.taps, gy_box.shape[1])
+        np.matmul(w2t, gy_box, out=dcols)
+        dcols = dcols.reshape(g.c_in, g.taps, *box.size[1:])
+        target = channels_last(frame)
+        for t, tap in _taps(g.kernel):
+            cells = channels_first(_box_tap(target, tap, box, g.stride, g.dilation))[0]  # (C, *box)
+            cells += dcols[:, t]
+    return channels_last(frame)
 
 
 # ----------------------------------------------------------------------------------------------------------
 # gemm1x1: no windows at all
 # ----------------------------------------------------------------------------------------------------------
 
-def _subsampled(xp: np.ndarray, stride: tuple[int, ...], out_spatial: tuple[int, ...]) -> np.ndarray:
-    return xp[(slice(None), *(slice(0, s * (o - 1) + 1, s) for s, o in zip(stride, out_spatial)))]
+def _gemm1x1_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                     ) -> tuple[np.ndarray, None]:
+    g = plan.geometry
+    y = np.empty((g.batch, *g.out_spatial, g.c_out), dtype=plan.dtype)
+    rows = _subsampled(xp, g.stride, g.out_spatial)  # (N, *O, C_in), a view
+    w_rows = _weight_cols(w, g.groups).transpose(0, 2, 1)
+    chunking = plan.forward_chunks
+    buffer = None if chunking.whole and _contiguous_rows(rows) else np.empty(chunking.max_rows * g.c_in, plan.dtype)
+    for box in chunking.boxes():
+        out = _box_rows(y, box)
+        _gemm(_box_rows(rows, box, buffer), w_rows, out)
+        if b is not None:
+            out += b
+    return y, None
 
 
-def _gemm1x1_forward(xp, w, stride, groups, out_spatial, y) -> None:
-    rows = _subsampled(xp, stride, out_spatial).reshape(-1, xp.shape[-1])  # a view when stride is 1
-    _gemm(rows, _weight_cols(w, groups).transpose(0, 2, 1), y.reshape(rows.shape[0], w.shape[0]))
+def _contiguous_rows(a: np.ndarray) -> bool:
+    try:
+        np.reshape(a, (-1, a.shape[-1]), copy=False)
+        return True
+    except ValueError:
+        return False
 
 
-def _gemm1x1_weight_grad(xp, gy, stride, groups) -> np.ndarray:
-    rows = _subsampled(xp, stride, gy.shape[1:-1]).reshape(-1, xp.shape[-1])
-    grad_cols = _gemm_tn(gy.reshape(rows.shape[0], gy.shape[-1]), rows, groups)
-    return _weight_from_cols(grad_cols, xp.shape[-1] // groups, (1,) * (xp.ndim - 2))
+def _gemm1x1_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=None) -> np.ndarray:
+    g = plan.geometry
+    rows = _subsampled(xp, g.stride, g.out_spatial)
+    chunking = plan.weight_chunks
+    buffer = np.empty(chunking.max_rows * g.c_in, plan.dtype)
+    gy_buffer = np.empty(chunking.max_rows * g.c_out, plan.dtype)
+    grad_cols = np.zeros((g.groups, g.c_out // g.groups, g.c_in // g.groups), dtype=plan.dtype)
+    for box in chunking.boxes():
+        grad_cols += _gemm_tn(_box_rows(gy, box, gy_buffer), _box_rows(rows, box, buffer), g.groups)
+    return _weight_from_cols(grad_cols, g.c_in // g.groups, g.kernel)
 
 
-def _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups) -> np.ndarray:
-    out_spatial = gy.shape[1:-1]
-    c_in = w.shape[1] * groups
-    dtype = np.result_type(gy, w)
-    w_cols = _weight_cols(w, groups)
-    gy_rows = gy.reshape(-1, gy.shape[-1])
-    if tuple(frame_spatial) == tuple(out_spatial):  # stride 1 and nothing left over: the GEMM is the frame
-        frame = np.empty((gy.shape[0], *frame_spatial, c_in), dtype=dtype)
-        _gemm(gy_rows, w_cols, frame.reshape(gy_rows.shape[0], c_in))
-        return frame
-    frame = np.zeros((gy.shape[0], *frame_spatial, c_in), dtype=dtype)
-    rows = np.empty((gy_rows.shape[0], c_in), dtype=dtype)
-    _gemm(gy_rows, w_cols, rows)
-    _subsampled(frame, stride, out_spatial)[...] = rows.reshape(*gy.shape[:-1], c_in)
+def _gemm1x1_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    g = plan.geometry
+    w_cols = _weight_cols(w, g.groups)
+    whole = tuple(g.frame) == tuple(g.out_spatial)  # stride 1 and nothing left over: the GEMM is the frame
+    frame = (np.empty if whole else np.zeros)((g.batch, *g.frame, g.c_in), dtype=plan.dtype)
+    target = _subsampled(frame, g.stride, g.out_spatial)
+    chunking = plan.input_chunks
+    gy_buffer = np.empty(chunking.max_rows * g.c_out, plan.dtype)
+    buffer = None if whole else np.empty(chunking.max_rows * g.c_in, plan.dtype)
+    for box in chunking.boxes():
+        gy_rows = _box_rows(gy, box, gy_buffer)
+        if whole:
+            _gemm(gy_rows, w_cols, _box_rows(target, box))
+        else:
+            out = buffer[: box.rows * g.c_in].reshape(box.rows, g.c_in)
+            _gemm(gy_rows, w_cols, out)
+            target[box.slices] = out.reshape(*box.size, g.c_in)
     return frame
 
 
 # ----------------------------------------------------------------------------------------------------------
-# depthwise: a tap loop of broadcast multiply-adds, block by block, in the input's own memory layout
+# depthwise: a tap loop of broadcast multiply-adds, box by box, in the input's own memory layout
 # ----------------------------------------------------------------------------------------------------------
 
 # Each array is handled as a "work view" in its own memory order, the channel axis split into (G, m):
@@ -393,18 +516,22 @@ def _work(a: np.ndarray, cf: bool, groups: int) -> np.ndarray:
     return a.reshape(*a.shape[:-1], groups, a.shape[-1] // groups)
 
 
-def _work_rows(a: np.ndarray, cf: bool, n0: int, n1: int, r0: int, r1: int) -> np.ndarray:
-    return a[n0:n1, :, :, r0:r1] if cf else a[n0:n1, r0:r1]
-
-
-def _work_tap(a: np.ndarray, cf: bool, tap, first_row: int, stride, dilation, block_out) -> np.ndarray:
-    """The cells of work view ``a`` that one tap reads for a block of output rows (see :func:`_tap_view`)."""
-    index = []
-    for axis, (k, s, d, o) in enumerate(zip(tap, stride, dilation, block_out)):
-        start = k * d + (first_row * s if axis == 0 else 0)
-        index.append(slice(start, start + s * (o - 1) + 1, s))
+def _work_box(a: np.ndarray, cf: bool, box: Box) -> np.ndarray:
+    """Work view ``a`` (output-shaped) restricted to one box."""
+    n, rest = box.slices[0], box.slices[1:]
     full = slice(None)
-    return a[(full, full, full, *index)] if cf else a[(full, *index, full, full)]
+    return a[(n, full, full, *rest)] if cf else a[(n, *rest)]
+
+
+def _work_tap(a: np.ndarray, cf: bool, tap, box: Box, stride, dilation) -> np.ndarray:
+    """The cells of work view ``a`` (frame-shaped) that one tap reads for one box."""
+    n0, nb = box.start[0], box.size[0]
+    index = []
+    for k, s, d, o0, o in zip(tap, stride, dilation, box.start[1:], box.size[1:]):
+        start = o0 * s + k * d
+        index.append(slice(start, start + s * (o - 1) + 1, s))
+    n, full = slice(n0, n0 + nb), slice(None)
+    return a[(n, full, full, *index)] if cf else a[(n, *index, full, full)]
 
 
 def _work_weights(w_tap: np.ndarray, cf: bool, n: int) -> np.ndarray:
@@ -412,35 +539,38 @@ def _work_weights(w_tap: np.ndarray, cf: bool, n: int) -> np.ndarray:
     return w_tap.reshape(*w_tap.shape, *([1] * n)) if cf else w_tap
 
 
-def _depthwise_blocks(batch: int, out_spatial: tuple[int, ...], channels: int):
-    return chunks(batch, out_spatial[0], math.prod(out_spatial[1:]) * channels, DEPTHWISE_BLOCK_ELEMENTS)
+def _scratch(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+    return buffer[: math.prod(shape)].reshape(shape)
 
 
-def _taps(kernel: tuple[int, ...]):
-    return list(enumerate(itertools.product(*(range(k) for k in kernel))))
-
-
-def _depthwise_forward(xp, w, stride, dilation, out_spatial, y) -> None:
+def _depthwise_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, None]:
     """``y[n, o, g*m + j] = sum_k xp[n, o*s + k*d, g] * w[g*m + j, 0, k]`` (``m = C_out / C_in``)."""
-    kernel = w.shape[2:]
-    groups = xp.shape[-1]
-    w_taps = w.reshape(groups, w.shape[0] // groups, math.prod(kernel))  # (G, m, T)
-    cf = is_channels_first_memory(y)
+    g = plan.geometry
+    if all(st == 1 for st in g.stride) and _is_planar(xp):
+        return _depthwise_forward_flat(plan, xp, w, g.dilation, g.out_spatial), None
+    return _depthwise_forward_boxes(plan, xp, w), None
+
+
+def _depthwise_forward_boxes(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> np.ndarray:
+    g = plan.geometry
+    kernel, groups = g.kernel, g.groups
+    w_taps = w.reshape(groups, g.c_out // groups, g.taps)  # (G, m, T)
+    cf = is_channels_first_memory(xp)
+    y = empty_like_layout((g.batch, *g.out_spatial, g.c_out), plan.dtype, cf)
     x_w, y_w = _work(xp, cf, groups), _work(y, cf, groups)
-    scratch = _work(empty_like_layout(y.shape, y.dtype, cf), cf, groups)
-    for n0, n1, r0, r1 in _depthwise_blocks(xp.shape[0], out_spatial, w.shape[0]):
-        block_out = (r1 - r0, *out_spatial[1:])
-        target = _work_rows(y_w, cf, n0, n1, r0, r1)
-        tmp = _work_rows(scratch, cf, n0, n1, r0, r1)
-        source = x_w[n0:n1]
+    buffer = np.empty(plan.forward_chunks.max_rows * g.c_out, dtype=plan.dtype)
+    for box in plan.forward_chunks.boxes():
+        target = _work_box(y_w, cf, box)
+        tmp = _scratch(buffer, target.shape)
         for t, tap in _taps(kernel):
-            cells = _work_tap(source, cf, tap, r0, stride, dilation, block_out)
+            cells = _work_tap(x_w, cf, tap, box, g.stride, g.dilation)
             weights = _work_weights(w_taps[:, :, t], cf, len(kernel))
             if t == 0:
                 np.multiply(cells, weights, out=target)
             else:
                 np.multiply(cells, weights, out=tmp)
                 target += tmp
+    return y
 
 
 def _is_planar(xp: np.ndarray) -> bool:
@@ -448,7 +578,7 @@ def _is_planar(xp: np.ndarray) -> bool:
     return channels_first(xp).flags.c_contiguous
 
 
-def _depthwise_forward_flat(xp: np.ndarray, w: np.ndarray, dilation: tuple[int, ...],
+def _depthwise_forward_flat(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, dilation: tuple[int, ...],
                             out_spatial: tuple[int, ...]) -> np.ndarray:
     """Stride-1 depthwise correlation on contiguous planes, each plane read as one flat vector.
 
@@ -472,21 +602,20 @@ def _depthwise_forward_flat(xp: np.ndarray, w: np.ndarray, dilation: tuple[int, 
     w_taps = w.reshape(groups, mult, len(offsets))
     x_flat = x.reshape(batch * groups, 1, plane)
     full = np.empty((batch * groups, mult, plane), dtype=np.result_type(xp, w))
-    w_planes = np.broadcast_to(w_taps[None], (batch, groups, mult, len(offsets))).reshape(
-        batch * groups, mult, len(offsets))
-    planes_per_block = max(1, FLAT_BLOCK_ELEMENTS // (mult * length))
-    span = length if planes_per_block > 1 or mult * length <= FLAT_BLOCK_ELEMENTS else max(
-        1, FLAT_BLOCK_ELEMENTS // mult)
+    block = max(1, min(FLAT_BLOCK_ELEMENTS, plan.workspace // full.dtype.itemsize))
+    planes_per_block = max(1, block // (mult * length))
+    span = length if planes_per_block > 1 or mult * length <= block else max(1, block // mult)
     scratch = np.empty((min(planes_per_block, batch * groups), mult, span), dtype=full.dtype)
     for p0 in range(0, batch * groups, planes_per_block):
         p1 = min(batch * groups, p0 + planes_per_block)
+        weights_block = w_taps[(np.arange(p0, p1) % groups)]  # (planes, m, T): the weights of each plane
         for i0 in range(0, length, span):
             i1 = min(length, i0 + span)
             target = full[p0:p1, :, i0:i1]
             tmp = scratch[: p1 - p0, :, : i1 - i0]
             for t, off in enumerate(offsets):
                 cells = x_flat[p0:p1, :, i0 + off:i1 + off]
-                weights = w_planes[p0:p1, :, t:t + 1]
+                weights = weights_block[:, :, t:t + 1]
                 if t == 0:
                     np.multiply(cells, weights, out=target)
                 else:
@@ -496,143 +625,158 @@ def _depthwise_forward_flat(xp: np.ndarray, w: np.ndarray, dilation: tuple[int, 
     return channels_last(y)
 
 
-def _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups) -> np.ndarray:
-    """``grad_xp[n, o*s + k*d, g] += sum_j gy[n, o, g*m + j] * w[g*m + j, 0, k]``, tap by tap."""
-    kernel = w.shape[2:]
-    c_out = gy.shape[-1]
-    mult = c_out // groups
-    w_taps = w.reshape(groups, mult, math.prod(kernel))
-    out_spatial = gy.shape[1:-1]
-    dtype = np.result_type(gy, w)
+def _depthwise_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """``grad_xp[n, o*s + k*d, g] += sum_j gy[n, o, g*m + j] * w[g*m + j, 0, k]``: the plan's strategy."""
+    g = plan.geometry
+    if plan.input_grad == InputGrad.DEPTHWISE_CORRELATION and np.isfinite(w).all():
+        # stride 1, one output channel per group: grad_xp is the correlation of gy, zero-padded by d*(K-1)
+        # before and Sp - O after, with the flipped kernel (the isfinite guard: see _correlation_input_grad)
+        pads = tuple((d * (k - 1), f - o) for k, d, f, o in zip(g.kernel, g.dilation, g.frame, g.out_spatial))
+        gyp = pad_channels_last(channels_first(gy), pads, keep_layout=True, planar=True)
+        flipped = w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
+        return _depthwise_forward_flat(plan, gyp, flipped, g.dilation, tuple(g.frame))
+    return _depthwise_input_grad_boxes(plan, gy, w)
+
+
+def _depthwise_input_grad_boxes(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
+    g = plan.geometry
+    kernel, groups = g.kernel, g.groups
+    mult = g.c_out // groups
+    w_taps = w.reshape(groups, mult, g.taps)
     cf = is_channels_first_memory(gy)
-    frame = empty_like_layout((gy.shape[0], *frame_spatial, groups), dtype, cf)
+    frame = empty_like_layout((g.batch, *g.frame, groups), plan.dtype, cf)
     frame[...] = 0
     frame_w, gy_w = _work(frame, cf, groups), _work(gy, cf, groups)
-    scratch = _work(empty_like_layout(gy.shape, dtype, cf), cf, groups)
+    buffer = np.empty(plan.input_chunks.max_rows * g.c_out, dtype=plan.dtype)
     m_axis = 2 if cf else -1
-    for n0, n1, r0, r1 in _depthwise_blocks(gy.shape[0], out_spatial, c_out):
-        block_out = (r1 - r0, *out_spatial[1:])
-        source = _work_rows(gy_w, cf, n0, n1, r0, r1)
-        tmp = _work_rows(scratch, cf, n0, n1, r0, r1)
-        target = frame_w[n0:n1]
+    for box in plan.input_chunks.boxes():
+        source = _work_box(gy_w, cf, box)
+        tmp = _scratch(buffer, source.shape)
         for t, tap in _taps(kernel):
-            cells = _work_tap(target, cf, tap, r0, stride, dilation, block_out)
+            cells = _work_tap(frame_w, cf, tap, box, g.stride, g.dilation)
             np.multiply(source, _work_weights(w_taps[:, :, t], cf, len(kernel)), out=tmp)
             cells += tmp if mult == 1 else tmp.sum(axis=m_axis, keepdims=True)
     return frame
 
 
-def _depthwise_weight_grad(xp, gy, kernel, stride, dilation) -> np.ndarray:
+def _depthwise_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=None) -> np.ndarray:
     """``grad_w[g*m + j, 0, k] = sum_{n, o} gy[n, o, g*m + j] * xp[n, o*s + k*d, g]``: one einsum per tap.
 
     Each einsum multiplies and sums in one pass over ``gy`` and the tap's strided view of ``xp``.
     """
-    groups = xp.shape[-1]
-    c_out = gy.shape[-1]
-    mult = c_out // groups
-    out_spatial = gy.shape[1:-1]
-    grad = np.empty((groups, mult, math.prod(kernel)), dtype=np.result_type(xp, gy))
+    g = plan.geometry
+    kernel, groups = g.kernel, g.groups
+    mult = g.c_out // groups
+    grad = np.empty((groups, mult, g.taps), dtype=plan.dtype)
     cf = is_channels_first_memory(gy)
     x_w, gy_w = _work(xp, cf, groups), _work(gy, cf, groups)
     space = "abcdefhijkl"[: len(kernel)]
     subscripts = f"ngm{space},ng{space}->gm" if cf else f"n{space}gm,n{space}g->gm"
+    box = Box((0,) * (1 + len(kernel)), (g.batch, *g.out_spatial))  # einsum needs no scratch: one box
     for t, tap in _taps(kernel):
-        cells = _work_tap(x_w, cf, tap, 0, stride, dilation, out_spatial)
+        cells = _work_tap(x_w, cf, tap, box, g.stride, g.dilation)
         cells = cells[:, :, 0] if cf else cells[..., 0]
         grad[:, :, t] = np.einsum(subscripts, gy_w, cells)
-    return grad.reshape(c_out, 1, *kernel)
+    return grad.reshape(g.c_out, 1, *kernel)
 
 
 # ----------------------------------------------------------------------------------------------------------
-# Entry points (channels-last in and out)
+# winograd
 # ----------------------------------------------------------------------------------------------------------
 
-def correlate_cl(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...], groups: int,
-                 out_spatial: tuple[int, ...], algorithm: str | None = None, saved: dict | None = None
-                 ) -> np.ndarray:
-    """``y (N, *O, C_out)`` from a channels-last padded input ``xp (N, *Sp, C_in)`` (see module doc).
+def _winograd_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, None]:
+    g = plan.geometry
+    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
+    per_image = winograd.workspace_per_image(g.frame, g.c_in, g.c_out, plan.dtype.itemsize)
+    images = max(1, (plan.workspace - winograd.kernel_bytes(g.c_in, g.c_out, plan.dtype.itemsize)) // per_image)
+    return winograd.correlate_winograd(xp, w, g.out_spatial, images), None
 
-    ``saved``: a dict that receives ``"cols"``, the im2col matrix, when the im2col path built it whole
-    (within the workspace cap), so that a layer's backward can reuse it for the weight gradient.
+
+# ----------------------------------------------------------------------------------------------------------
+# Entry points (channels-last in and out), dispatching on the plan
+# ----------------------------------------------------------------------------------------------------------
+
+def conv_plan(xp_cl: np.ndarray, w: np.ndarray, stride, dilation, groups: int, out_spatial=None,
+              layout: Layout | None = None, dtype=None) -> ConvPlan:
+    """The plan for correlating a channels-last ``xp (N, *Sp, C_in)`` with ``w``."""
+    geometry = ConvGeometry.of(xp_cl.shape, w.shape, stride, dilation, groups, out_spatial)
+    if layout is None:
+        layout = layout_of(channels_first(xp_cl))
+    return plan_conv(geometry, np.result_type(xp_cl, w) if dtype is None else dtype, layout)
+
+
+def correlate_cl(xp: np.ndarray, w: np.ndarray, plan: ConvPlan, b: np.ndarray | None = None
+                 ) -> tuple[np.ndarray, np.ndarray | None]:
+    """``y (N, *O, C_out) (+ b)`` from a channels-last padded input ``xp (N, *Sp, C_in)`` (see module doc),
+    and the im2col matrix when the plan builds it whole (a layer keeps it for the weight gradient), else None.
+
+    The GEMM paths add the bias box by box right after each GEMM, while the box is in cache.
     """
-    algorithm = algorithm or choose(xp.shape[-1], w.shape[2:], groups)
-    dtype = np.result_type(xp, w)
-    shape = (xp.shape[0], *out_spatial, w.shape[0])
-    if algorithm == "depthwise":
-        if all(st == 1 for st in stride) and _is_planar(xp):
-            return _depthwise_forward_flat(xp, w, dilation, out_spatial)
-        y = empty_like_layout(shape, dtype, is_channels_first_memory(xp))
-        _depthwise_forward(xp, w, stride, dilation, out_spatial, y)
-        return y
-    y = np.empty(shape, dtype=dtype)
-    if algorithm == "gemm1x1":  # copies only the (subsampled) rows it multiplies, if they are not contiguous
-        _gemm1x1_forward(xp, w, stride, groups, out_spatial, y)
-        return y
-    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
-    if use_winograd(xp.shape, w.shape, stride, dilation, groups, y.dtype.itemsize):
-        per_image = winograd.workspace_per_image(xp.shape[1:3], w.shape[1], w.shape[0], y.dtype.itemsize)
-        return winograd.correlate_winograd(xp, w, out_spatial, get_workspace_limit() // per_image)
-    cols = _gemm_forward(xp, w, stride, dilation, groups, out_spatial, y)
-    if saved is not None and cols is not None:
-        saved["cols"] = cols
-    return y
+    algorithm = plan.algorithm
+    if algorithm == Algorithm.GEMM1X1:
+        return _gemm1x1_forward(plan, xp, w, b)
+    if algorithm == Algorithm.GEMM_CHANNELS_FIRST:
+        xp = xp if _is_planar(xp) else channels_last(np.ascontiguousarray(channels_first(xp)))
+        return _gemm_cf_forward(plan, xp, w, b)
+    if algorithm == Algorithm.GEMM:
+        return _gemm_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w, b)
+    if algorithm == Algorithm.DEPTHWISE:
+        y, cols = _depthwise_forward(plan, xp, w)
+    else:
+        y, cols = _winograd_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w)
+    if b is not None:
+        y += b
+    return y, cols
 
 
-def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[int, ...],
-                            stride: tuple[int, ...], dilation: tuple[int, ...], groups: int,
-                            algorithm: str | None = None) -> np.ndarray:
+def correlate_input_grad_cl(gy: np.ndarray, w: np.ndarray, plan: ConvPlan) -> np.ndarray:
     """Adjoint of :func:`correlate_cl` in ``xp``: ``gy (N, *O, C_out)`` -> ``grad_xp (N, *Sp, C_in)``."""
-    c_in = w.shape[1] * groups
-    algorithm = algorithm or choose(c_in, w.shape[2:], groups)
-    if algorithm == "depthwise":
-        if all(st == 1 for st in stride) and w.shape[0] == groups and _finite(w):
-            # stride 1, one output channel per group: grad_xp is the correlation of gy, zero-padded by
-            # d*(K-1) on each side, with the flipped kernel
-            # (the frame may extend past the last tap's reach by a transposed conv's output_padding)
-            pads = tuple((d * (k - 1), f - o) for k, d, f, o in zip(w.shape[2:], dilation, frame_spatial,
-                                                                 gy.shape[1:-1]))
-            gyp = pad_channels_last(channels_first(gy), pads, keep_layout=True, planar=True)
-            flipped = w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
-            return _depthwise_forward_flat(gyp, flipped, dilation, tuple(frame_spatial))
-        return _depthwise_input_grad(gy, w, frame_spatial, stride, dilation, groups)
-    if (algorithm == "gemm" and all(s == 1 for s in stride) and gy.size * math.prod(w.shape[2:]) >= 16 * w.size
-            and _finite(w)):
-        # stride 1, activations much larger than the weight: grad_xp is a correlation of gy, zero-padded by
-        # d*(K-1), with the adjoint kernel. One im2col GEMM with a long inner dimension (T*C_out) instead of
-        # a thin GEMM (inner dimension C_out) followed by a scatter of T strided adds.
-        pads = tuple((d * (k - 1), f - o) for k, d, f, o in zip(w.shape[2:], dilation, frame_spatial, gy.shape[1:-1]))
-        gyp = pad_channels_last(channels_first(gy), pads)
-        return correlate_cl(gyp, _adjoint_weight(w, groups), stride, dilation, groups, tuple(frame_spatial), "gemm")
-    gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
-    if algorithm == "gemm1x1":
-        return _gemm1x1_input_grad(gy, w, frame_spatial, stride, groups)
-    return _gemm_input_grad(gy, w, frame_spatial, stride, dilation, groups)
+    strategy = plan.input_grad
+    if strategy in (InputGrad.DEPTHWISE_CORRELATION, InputGrad.DEPTHWISE_SCATTER):
+        return _depthwise_input_grad(plan, gy, w)
+    if strategy == InputGrad.GEMM1X1:
+        return _gemm1x1_input_grad(plan, gy, w)
+    if strategy == InputGrad.CHANNELS_FIRST_SCATTER:
+        return _gemm_cf_input_grad(plan, gy, w)
+    if strategy == InputGrad.CORRELATION:
+        grad = _correlation_input_grad(plan, gy, w)
+        if grad is not None:
+            return grad
+    return _gemm_input_grad(plan, gy, w)
 
 
-def _finite(w: np.ndarray) -> bool:
-    """The correlation form of the input gradient adds ``0 * w`` terms over gy's zero padding: exact for a
-    finite weight, but NaN where PyTorch (which only sums real terms) gives inf. Use it for finite weights."""
-    return bool(np.isfinite(w).all())
-
-
-def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
-    """``w (C_out, Cg, *K)`` -> ``w' (C_in, Cog, *K)``, ``w'[g*Cg + c, j, k] = w[g*Cog + j, c, K - 1 - k]``."""
-    c_out, c_group = w.shape[:2]
-    kernel = w.shape[2:]
-    swapped = w.reshape(groups, c_out // groups, c_group, *kernel).swapaxes(1, 2)
-    flipped = swapped[(Ellipsis, *(slice(None, None, -1),) * len(kernel))]
-    return np.ascontiguousarray(flipped).reshape(groups * c_group, c_out // groups, *kernel)
-
-
-def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
-                             dilation: tuple[int, ...], groups: int, algorithm: str | None = None,
-                             cols: np.ndarray | None = None) -> np.ndarray:
-    """Adjoint of :func:`correlate_cl` in ``w``: ``(C_out, C_in/G, *K)``; ``cols`` as saved by the forward."""
-    algorithm = algorithm or choose(xp.shape[-1], kernel, groups)
-    if algorithm == "depthwise":
-        return _depthwise_weight_grad(xp, gy, kernel, stride, dilation)
-    gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
-    if algorithm == "gemm1x1":
-        return _gemm1x1_weight_grad(xp, gy, stride, groups)
+def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, plan: ConvPlan, cols: np.ndarray | None = None
+                             ) -> np.ndarray:
+    """Adjoint of :func:`correlate_cl` in ``w``: ``(C_out, C_in/G, *K)``; ``cols`` as the forward returned it."""
+    algorithm = plan.algorithm
+    if algorithm == Algorithm.DEPTHWISE:
+        return _depthwise_weight_grad(plan, xp, gy)
+    if algorithm == Algorithm.GEMM1X1:
+        return _gemm1x1_weight_grad(plan, xp, gy)
+    if algorithm == Algorithm.GEMM_CHANNELS_FIRST:
+        xp = xp if _is_planar(xp) else channels_last(np.ascontiguousarray(channels_first(xp)))
+        return _gemm_cf_weight_grad(plan, xp, gy)
     xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
-    return _gemm_weight_grad(xp, gy, kernel, stride, dilation, groups, cols if algorithm == "gemm" else None)
+    return _gemm_weight_grad(plan, xp, gy, cols if algorithm == Algorithm.GEMM else None)
+
+
+def describe_case(kind: str, input_shape: tuple[int, ...], out_channels: int, kernel: tuple[int, ...],
+                  stride: int, padding: int, groups: int, dtype=np.float32) -> str:
+    """The planned algorithm for a benchmark case (``kind`` ``conv`` or ``conv_transpose``), one word."""
+    n = len(kernel)
+    if kind == "conv":
+        frame = tuple(s + 2 * padding for s in input_shape[2:])
+        w_shape = (out_channels, input_shape[1] // groups, *kernel)
+        geometry = ConvGeometry.of((input_shape[0], *frame, input_shape[1]), w_shape, (stride,) * n, (1,) * n,
+                                   groups)
+        return plan_conv(geometry, dtype, Layout.PLANAR).algorithm.value
+    # the forward of a transposed conv is the input gradient of a conv with C_out input channels
+    size = input_shape[2:]
+    frame = tuple((s - 1) * stride + k for s, k in zip(size, kernel))
+    geometry = ConvGeometry(input_shape[0], out_channels, input_shape[1], groups, frame, tuple(kernel),
+                            (stride,) * n, (1,) * n, tuple(size))
+    return f"{plan_conv(geometry, dtype, Layout.PLANAR).input_grad.value} (adjoint)"
+
+
+__all__ = ["Algorithm", "InputGrad", "Layout", "ConvPlan", "conv_plan", "correlate_cl", "correlate_input_grad_cl",
+           "correlate_weight_grad_cl", "get_workspace_limit"]

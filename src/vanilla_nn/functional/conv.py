@@ -27,6 +27,7 @@ convolution of the zero-padded ``grad_output``. One core serves both, in every r
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -34,62 +35,81 @@ import numpy as np
 from ._algorithms import (
     channels_first,
     channels_last,
-    choose,
     correlate_cl,
     correlate_input_grad_cl,
     correlate_weight_grad_cl,
-    pad_channels_last,
+    pad_for,
+    rows_layout,
 )
 from ._args import ConvSpec, check_grad_output, conv_spec, conv_transpose_spec
 from .padding import pad_spatial_backward
+from .plan import ConvGeometry, ConvPlan, layout_of, plan_conv
 
 __all__ = [
     "conv_nd", "conv_nd_backward", "conv_transpose_nd", "conv_transpose_nd_backward",
     "conv1d", "conv2d", "conv3d", "conv1d_backward", "conv2d_backward", "conv3d_backward",
     "conv_transpose1d", "conv_transpose2d", "conv_transpose3d",
     "conv_transpose1d_backward", "conv_transpose2d_backward", "conv_transpose3d_backward",
+    "ConvSaved", "ConvTransposeSaved", "conv_forward_saving", "conv_backward_saved",
+    "conv_transpose_forward_saving", "conv_transpose_backward_saved",
 ]
 
 
 # ----------------------------------------------------------------------------------------------------------
-# The core: correlation of an already padded input, and its two adjoints. Arrays are batched (N, C, *S).
+# Plans and saved state
 # ----------------------------------------------------------------------------------------------------------
 
-def correlate(xp: np.ndarray, w: np.ndarray, stride: tuple[int, ...], dilation: tuple[int, ...],
-              groups: int, out_spatial: tuple[int, ...]) -> np.ndarray:
-    """``y[n, co, o] = sum_{ci, k} xp[n, ci, o*s + k*d] * w[co, ci, k]`` per group; ``(N, C_out, *O)``.
+def conv_plan_for(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> ConvPlan:
+    """The plan of a convolution of the batched input ``x (N, C_in, *S)`` (its memory order included)."""
+    frame = tuple(s + lo + hi for s, (lo, hi) in zip(spec.in_spatial, spec.pads))
+    geometry = ConvGeometry(x.shape[0], x.shape[1], w.shape[0], spec.groups, frame, spec.kernel, spec.stride,
+                            spec.dilation, spec.out_spatial)
+    return plan_conv(geometry, spec.dtype, layout_of(x))
 
-    The algorithm (im2col + GEMM in chunks, plain GEMM for 1x1, a tap loop for depthwise) is chosen by
-    :func:`._algorithms.choose`. The result is channels-last in memory (an ``(N, C_out, *O)`` view of an
-    ``(N, *O, C_out)`` array), except on the depthwise path, which keeps the input's memory order.
+
+def conv_transpose_plan_for(spec: ConvSpec, x: np.ndarray, w: np.ndarray) -> ConvPlan:
+    """The plan of the convolution whose input gradient a transposed convolution of ``x (N, C_in, *S)`` is."""
+    geometry = ConvGeometry(x.shape[0], w.shape[1] * spec.groups, w.shape[0], spec.groups, spec.frame,
+                            spec.kernel, spec.stride, spec.dilation, spec.in_spatial)
+    return plan_conv(geometry, spec.dtype, layout_of(x))
+
+
+@dataclass(frozen=True)
+class ConvSaved:
+    """What :func:`conv_backward_saved` needs from :func:`conv_forward_saving`.
+
+    ``xp`` is the padded input ``(N, C_in, *Sp)`` in the plan's memory order and ``cols`` the im2col matrix
+    when the plan built it whole (else None); ``w`` is the weight in the computation's dtype. The arrays are
+    referenced, not copied: the input and the weight must not change between forward and backward.
     """
-    return channels_first(correlate_cl(channels_last(xp), w, stride, dilation, groups, out_spatial))
+
+    op: str
+    spec: ConvSpec
+    batch: int | None   # the input's batch size, None for an unbatched input
+    dtypes: tuple       # (input, weight, bias) dtypes of the forward's arguments (bias None when absent)
+    plan: ConvPlan
+    xp: np.ndarray
+    w: np.ndarray
+    cols: np.ndarray | None
 
 
-def correlate_input_grad(gy: np.ndarray, w: np.ndarray, frame_spatial: tuple[int, ...],
-                         stride: tuple[int, ...], dilation: tuple[int, ...], groups: int) -> np.ndarray:
-    """Adjoint of :func:`correlate` in ``xp``: ``gy (N, C_out, *O)`` -> ``grad_xp (N, C_in, *Sp)``."""
-    return channels_first(correlate_input_grad_cl(channels_last(gy), w, frame_spatial, stride, dilation, groups))
+@dataclass(frozen=True)
+class ConvTransposeSaved:
+    """What :func:`conv_transpose_backward_saved` needs: the input ``x (N, C_in, *S)`` already in the memory
+    order its backward reads (channels-last for the GEMM paths), as the convolution keeps its padded input."""
+
+    op: str
+    spec: ConvSpec
+    batch: int | None
+    dtypes: tuple
+    plan: ConvPlan
+    x: np.ndarray
+    w: np.ndarray
 
 
-def correlate_weight_grad(xp: np.ndarray, gy: np.ndarray, kernel: tuple[int, ...], stride: tuple[int, ...],
-                          dilation: tuple[int, ...], groups: int) -> np.ndarray:
-    """Adjoint of :func:`correlate` in ``w``: ``grad_w[co, c, k] = sum_{n, o} gy[n, co, o] xp[n, c, o*s+k*d]``."""
-    return correlate_weight_grad_cl(channels_last(xp), channels_last(gy), kernel, stride, dilation, groups)
-
-
-def _pad(x: np.ndarray, pads, mode: str, algorithm: str) -> np.ndarray:
-    """Pad ``x (N, C, *S)`` into channels-last memory (any layout kept for the depthwise and 1x1 paths)."""
-    # 1x1: only the strided subsample is ever copied (by the GEMM's row gather), so keep the layout too
-    return channels_first(pad_channels_last(x, pads, mode, keep_layout=algorithm in ("depthwise", "gemm1x1")))
-
-
-def _rows_layout(a: np.ndarray, algorithm: str) -> np.ndarray:
-    """``(N, C, *S)`` as a view of channels-last contiguous memory (one copy at most) for the GEMM paths."""
-    if algorithm == "depthwise":
-        return a
-    return channels_first(np.ascontiguousarray(channels_last(a)))
-
+# ----------------------------------------------------------------------------------------------------------
+# Helpers
+# ----------------------------------------------------------------------------------------------------------
 
 def _bias_grad(gy: np.ndarray) -> np.ndarray:
     return gy.sum(axis=(0, *range(2, gy.ndim)))
@@ -118,20 +138,19 @@ def _cast(a: np.ndarray | None, dtype: np.dtype) -> np.ndarray | None:
 # ----------------------------------------------------------------------------------------------------------
 
 def _conv(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
-          dilation: Any, groups: Any, padding_mode: str, saved: dict | None = None) -> np.ndarray:
+          dilation: Any, groups: Any, padding_mode: str, keep: bool = False
+          ) -> tuple[np.ndarray, ConvSaved | None]:
     spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
-    x_dtype, w_dtype, b_dtype = x.dtype, w.dtype, None if b is None else b.dtype
+    dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
     x, w, b = (_cast(a, spec.dtype) for a in (x, w, b))
-    algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
-    xp = _pad(_batched(x, spec), spec.pads, spec.padding_mode, algorithm)
-    if saved is None:
-        y = correlate(xp, w, spec.stride, spec.dilation, spec.groups, spec.out_spatial)
-    else:
-        y = channels_first(correlate_cl(channels_last(xp), w, spec.stride, spec.dilation, spec.groups,
-                                        spec.out_spatial, saved=saved))
-        saved.update(op=op, spec=spec, batch=x.shape[0] if spec.batched else None, dtypes=(x_dtype, w_dtype, b_dtype),
-                     xp=xp, w=w, algorithm=algorithm)
-    return _unbatched(_add_bias(y, b), spec)
+    xb = _batched(x, spec)
+    plan = conv_plan_for(spec, xb, w)
+    xp = pad_for(plan, xb, spec.pads, spec.padding_mode)
+    y_cl, cols = correlate_cl(channels_last(xp), w, plan, b)
+    saved = None
+    if keep:
+        saved = ConvSaved(op, spec, x.shape[0] if spec.batched else None, dtypes, plan, xp, w, cols)
+    return _unbatched(channels_first(y_cl), spec), saved
 
 
 def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any, bias: Any, stride: Any,
@@ -139,47 +158,49 @@ def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any
                        np.ndarray, np.ndarray, np.ndarray | None]:
     spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
-    dtype = spec.dtype
-    algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
-    xp = _pad(_batched(x.astype(dtype, copy=False), spec), spec.pads, spec.padding_mode, algorithm)
-    return _conv_backward_padded(spec, gy, xp, w.astype(dtype, copy=False), algorithm,
-                                 (x.dtype, w.dtype, None if b is None else b.dtype))
+    xb = _batched(x.astype(spec.dtype, copy=False), spec)
+    w_c = w.astype(spec.dtype, copy=False)
+    plan = conv_plan_for(spec, xb, w_c)
+    xp = pad_for(plan, xb, spec.pads, spec.padding_mode)
+    return _conv_backward_padded(spec, gy, xp, w_c, plan, (x.dtype, w.dtype, None if b is None else b.dtype))
 
 
-def _conv_backward_padded(spec: ConvSpec, gy: np.ndarray, xp: np.ndarray, w_c: np.ndarray, algorithm: str,
+def _conv_backward_padded(spec: ConvSpec, gy: np.ndarray, xp: np.ndarray, w_c: np.ndarray, plan: ConvPlan,
                           dtypes: tuple, cols: np.ndarray | None = None):
     """The backward from the padded input ``xp`` (and the forward's im2col matrix ``cols`` if kept)."""
     x_dtype, w_dtype, b_dtype = dtypes
-    gy = _rows_layout(_batched(gy.astype(spec.dtype, copy=False), spec), algorithm)
-    grad_xp = correlate_input_grad(gy, w_c, xp.shape[2:], spec.stride, spec.dilation, spec.groups)
+    gy = _batched(gy.astype(spec.dtype, copy=False), spec)
+    gy_cl = channels_last(gy)
+    grad_xp = channels_first(correlate_input_grad_cl(gy_cl, w_c, plan))
     grad_x = pad_spatial_backward(grad_xp, spec.pads, spec.padding_mode)
-    grad_w = correlate_weight_grad_cl(channels_last(xp), channels_last(gy), spec.kernel, spec.stride, spec.dilation,
-                                      spec.groups, cols=cols)
+    grad_w = correlate_weight_grad_cl(channels_last(xp), gy_cl, plan, cols)
     grad_b = None if b_dtype is None else _bias_grad(gy).astype(b_dtype, copy=False)
     return (_unbatched(grad_x, spec).astype(x_dtype, copy=False), grad_w.astype(w_dtype, copy=False), grad_b)
 
 
 def conv_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
-                        dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros") -> tuple[np.ndarray, dict]:
-    """:func:`conv_nd`, also returning what :func:`conv_backward_saved` needs (for layers).
+                        dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros"
+                        ) -> tuple[np.ndarray, ConvSaved]:
+    """:func:`conv_nd`, also returning the :class:`ConvSaved` state :func:`conv_backward_saved` needs.
 
-    The saved state holds the padded channels-last input and, when the im2col matrix was built whole
-    within the workspace cap, that matrix: the backward then neither pads again nor rebuilds the windows
-    for the weight gradient. The arrays are referenced, not copied: the caller must not modify the input
-    or the weight between forward and backward (a layer's optimizer step comes after its backward).
+    The saved state holds the plan, the padded input in the plan's memory order and, when the im2col
+    matrix was built whole within the workspace cap, that matrix: the backward then neither plans nor pads
+    again, nor rebuilds the windows for the weight gradient.
     """
     ndim = np.ndim(weight) - 2
-    saved: dict = {}
-    y = _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode, saved)
+    y, saved = _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode,
+                     keep=True)
     return y, saved
 
 
-def conv_backward_saved(grad_output: Any, saved: dict) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    """Gradients ``(grad_input, grad_weight, grad_bias)`` from the state of :func:`conv_forward_saving`."""
-    spec = saved["spec"]
-    gy = check_grad_output(saved["op"], grad_output, spec, saved["batch"])
-    return _conv_backward_padded(spec, gy, saved["xp"], saved["w"], saved["algorithm"], saved["dtypes"],
-                                 saved.get("cols"))
+def conv_backward_saved(grad_output: Any, saved: ConvSaved) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` from the state of :func:`conv_forward_saving`;
+    equal to :func:`conv_nd_backward`'s bit for bit."""
+    if not isinstance(saved, ConvSaved):
+        raise TypeError(f"conv_backward_saved: saved must be the ConvSaved of conv_forward_saving, got "
+                        f"{type(saved).__name__}")
+    gy = check_grad_output(saved.op, grad_output, saved.spec, saved.batch)
+    return _conv_backward_padded(saved.spec, gy, saved.xp, saved.w, saved.plan, saved.dtypes, saved.cols)
 
 
 def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
@@ -195,7 +216,7 @@ def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding:
         (1, 1, 2)
     """
     ndim = np.ndim(weight) - 2
-    return _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _conv(f"conv{ndim}d", ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)[0]
 
 
 def conv_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
@@ -226,7 +247,7 @@ def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         >>> F.conv1d(np.ones((2, 3, 10)), np.ones((4, 3, 3)), stride=2, padding="same").shape
         (2, 4, 5)
     """
-    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _conv("conv1d", 1, input, weight, bias, stride, padding, dilation, groups, padding_mode)[0]
 
 
 def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -270,7 +291,7 @@ def conv2d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         ...          stride=2, padding="same").shape                   # TensorFlow's SAME: ceil(7 / 2)
         (2, 6, 4, 4)
     """
-    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _conv("conv2d", 2, input, weight, bias, stride, padding, dilation, groups, padding_mode)[0]
 
 
 def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -287,7 +308,7 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
         >>> y.shape, y[0, :, 0, 0, 0]                          # each output sums 2 * 2*2*2 ones
         ((1, 3, 2, 2, 2), array([16., 16., 16.]))
     """
-    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)
+    return _conv("conv3d", 3, input, weight, bias, stride, padding, dilation, groups, padding_mode)[0]
 
 
 def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
@@ -353,12 +374,20 @@ def _crop(frame: np.ndarray, spec: ConvSpec) -> np.ndarray:
 
 
 def _conv_transpose(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, padding: Any,
-                    output_padding: Any, groups: Any, dilation: Any) -> np.ndarray:
+                    output_padding: Any, groups: Any, dilation: Any, keep: bool = False
+                    ) -> tuple[np.ndarray, ConvTransposeSaved | None]:
     spec, x, w, b = conv_transpose_spec(op, ndim, input, weight, bias, stride, padding, output_padding,
                                         groups, dilation)
+    dtypes = (x.dtype, w.dtype, None if b is None else b.dtype)
     x, w, b = (_cast(a, spec.dtype) for a in (x, w, b))
-    frame = correlate_input_grad(_batched(x, spec), w, spec.frame, spec.stride, spec.dilation, spec.groups)
-    return _unbatched(_add_bias(_crop(frame, spec), b), spec)
+    xb = _batched(x, spec)
+    plan = conv_transpose_plan_for(spec, xb, w)
+    x_rows = rows_layout(plan, xb) if keep else xb
+    frame = channels_first(correlate_input_grad_cl(channels_last(x_rows), w, plan))
+    saved = None
+    if keep:
+        saved = ConvTransposeSaved(op, spec, x.shape[0] if spec.batched else None, dtypes, plan, x_rows, w)
+    return _unbatched(_add_bias(_crop(frame, spec), b), spec), saved
 
 
 def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any, bias: Any,
@@ -366,17 +395,46 @@ def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, w
     spec, x, w, b = conv_transpose_spec(op, ndim, input, weight, bias, stride, padding, output_padding,
                                         groups, dilation)
     gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
-    dtype = spec.dtype
-    algorithm = choose(w.shape[1] * spec.groups, spec.kernel, spec.groups)
-    x_c = _rows_layout(_batched(x.astype(dtype, copy=False), spec), algorithm)
-    w_c = w.astype(dtype, copy=False)
-    gy = _batched(gy.astype(dtype, copy=False), spec)
-    # The output is the frame cropped by the padding, so the frame's gradient is grad_output zero-padded.
-    grad_frame = _pad(gy, spec.pads, "zeros", algorithm)
-    grad_x = correlate(grad_frame, w_c, spec.stride, spec.dilation, spec.groups, spec.in_spatial)
-    grad_w = correlate_weight_grad(grad_frame, x_c, spec.kernel, spec.stride, spec.dilation, spec.groups)
-    grad_b = None if b is None else _bias_grad(gy).astype(b.dtype, copy=False)
-    return (_unbatched(grad_x, spec).astype(x.dtype, copy=False), grad_w.astype(w.dtype, copy=False), grad_b)
+    xb = _batched(x.astype(spec.dtype, copy=False), spec)
+    w_c = w.astype(spec.dtype, copy=False)
+    plan = conv_transpose_plan_for(spec, xb, w_c)
+    return _conv_transpose_backward_rows(spec, gy, rows_layout(plan, xb), w_c, plan,
+                                         (x.dtype, w.dtype, None if b is None else b.dtype))
+
+
+def _conv_transpose_backward_rows(spec: ConvSpec, gy: np.ndarray, x_rows: np.ndarray, w_c: np.ndarray,
+                                  plan: ConvPlan, dtypes: tuple):
+    x_dtype, w_dtype, b_dtype = dtypes
+    gy = _batched(gy.astype(spec.dtype, copy=False), spec)
+    # The output is the frame cropped by the padding, so the frame's gradient is grad_output zero-padded;
+    # the backward is the forward correlation of that frame, and the weight gradient its adjoint in w.
+    grad_frame = pad_for(plan, gy, spec.pads, "zeros")
+    grad_x = channels_first(correlate_cl(channels_last(grad_frame), w_c, plan)[0])
+    grad_w = correlate_weight_grad_cl(channels_last(grad_frame), channels_last(x_rows), plan)
+    grad_b = None if b_dtype is None else _bias_grad(gy).astype(b_dtype, copy=False)
+    return (_unbatched(grad_x, spec).astype(x_dtype, copy=False), grad_w.astype(w_dtype, copy=False), grad_b)
+
+
+def conv_transpose_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
+                                  output_padding: Any = 0, groups: int = 1, dilation: Any = 1
+                                  ) -> tuple[np.ndarray, ConvTransposeSaved]:
+    """:func:`conv_transpose_nd`, also returning the :class:`ConvTransposeSaved` state for
+    :func:`conv_transpose_backward_saved` (the input kept in the memory order the backward reads)."""
+    ndim = np.ndim(weight) - 2
+    y, saved = _conv_transpose(f"conv_transpose{ndim}d", ndim, input, weight, bias, stride, padding,
+                               output_padding, groups, dilation, keep=True)
+    return y, saved
+
+
+def conv_transpose_backward_saved(grad_output: Any, saved: ConvTransposeSaved
+                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    """Gradients ``(grad_input, grad_weight, grad_bias)`` from :func:`conv_transpose_forward_saving`'s state;
+    equal to :func:`conv_transpose_nd_backward`'s bit for bit."""
+    if not isinstance(saved, ConvTransposeSaved):
+        raise TypeError(f"conv_transpose_backward_saved: saved must be the ConvTransposeSaved of "
+                        f"conv_transpose_forward_saving, got {type(saved).__name__}")
+    gy = check_grad_output(saved.op, grad_output, saved.spec, saved.batch)
+    return _conv_transpose_backward_rows(saved.spec, gy, saved.x, saved.w, saved.plan, saved.dtypes)
 
 
 def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
@@ -393,7 +451,7 @@ def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1
     """
     ndim = np.ndim(weight) - 2
     return _conv_transpose(f"conv_transpose{ndim}d", ndim, input, weight, bias, stride, padding,
-                           output_padding, groups, dilation)
+                           output_padding, groups, dilation)[0]
 
 
 def conv_transpose_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
@@ -423,7 +481,7 @@ def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_paddi
         array([[[1., 1., 3., 2., 2.]]])
     """
     return _conv_transpose("conv_transpose1d", 1, input, weight, bias, stride, padding, output_padding,
-                           groups, dilation)
+                           groups, dilation)[0]
 
 
 def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -461,7 +519,7 @@ def conv_transpose2d(input, weight, bias=None, stride=1, padding=0, output_paddi
         (2, 3, 10, 10)
     """
     return _conv_transpose("conv_transpose2d", 2, input, weight, bias, stride, padding, output_padding,
-                           groups, dilation)
+                           groups, dilation)[0]
 
 
 def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -476,7 +534,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
         (1, 5, 6, 7, 8)
     """
     return _conv_transpose("conv_transpose3d", 3, input, weight, bias, stride, padding, output_padding,
-                           groups, dilation)
+                           groups, dilation)[0]
 
 
 def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,

@@ -13,7 +13,8 @@ form, 2.25 times fewer. The transforms are additions and halvings only (exact in
 differs from the direct sum by rounding alone: ~1e-16 relative in float64, ~1e-7 in float32.
 
 The transforms are elementwise NumPy passes whose cost grows with ``C`` while the GEMM saving grows with
-``C_in * C_out``: it wins for wide layers (measured: from 128 channels on), not for thin ones.
+``C_in * C_out``: it wins for wide layers only. The planner takes it from
+:data:`.plan.WINOGRAD_MIN_CHANNELS` (256) channels with even output sizes; the measurement is recorded there.
 """
 
 from __future__ import annotations
@@ -71,6 +72,11 @@ def workspace_per_image(frame: tuple[int, int], c_in: int, c_out: int, itemsize:
     """Bytes of scratch one image needs: the transformed tiles, their products and the partial sums."""
     tiles = math.ceil((frame[0] - 2) / 2) * math.ceil((frame[1] - 2) / 2)
     return tiles * (16 * c_in + 16 * c_in + 16 * c_out + 8 * c_out + 4 * c_out) * itemsize
+
+
+def kernel_bytes(c_in: int, c_out: int, itemsize: int) -> int:
+    """Bytes of the transformed kernel ``V (16, C_in, C_out)``."""
+    return 16 * c_in * c_out * itemsize
 
 
 def correlate_winograd(xp: np.ndarray, w: np.ndarray, out_spatial: tuple[int, int], images_per_chunk: int

@@ -15,7 +15,12 @@ import numpy as np
 from .. import functional as F
 from ..autograd.tensor import Tensor
 from ..functional._args import PADDING_MODES, normalize_pads, ntuple
-from ..functional.conv import conv_backward_saved, conv_forward_saving
+from ..functional.conv import (
+    conv_backward_saved,
+    conv_forward_saving,
+    conv_transpose_backward_saved,
+    conv_transpose_forward_saving,
+)
 from . import init
 from .module import Module, Parameter, check_dtype
 
@@ -223,13 +228,13 @@ class _ConvTransposeNd(_ConvBase):
         args = (self.stride, self.padding, self._output_padding(input, output_size), self.groups, self.dilation)
         if isinstance(input, Tensor):  # on the tape
             return getattr(F, f"conv_transpose{self.ndim}d")(input, self.weight, self.bias, *args)
-        output = F.conv_transpose_nd(input, self.weight.data, self._bias_data(), *args)
-        self._save((input, self.weight.data, self._bias_data(), args))
+        # the typed state keeps the input in the memory order the backward reads
+        output, saved = conv_transpose_forward_saving(input, self.weight.data, self._bias_data(), *args)
+        self._save(saved)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, weight, bias, args = self._saved()
-        grad_input, grad_weight, grad_bias = F.conv_transpose_nd_backward(grad_output, input, weight, bias, *args)
+        grad_input, grad_weight, grad_bias = conv_transpose_backward_saved(grad_output, self._saved())
         self._accumulate(grad_weight, grad_bias)
         return grad_input
 

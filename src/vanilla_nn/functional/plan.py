@@ -1,0 +1,346 @@
+"""One planner for every convolution call: algorithm, input-gradient strategy and chunk schedule.
+
+:func:`plan_conv` looks at shapes, dtype, memory layout and the workspace cap only (never at the data) and
+returns a :class:`ConvPlan`, a frozen object you can print. The forward, both backwards, the layers (through
+their saved state), the tape and the benchmark's algorithm column all read the same plan; every threshold and
+the measurement behind it is in this module.
+
+Notation as in :mod:`.conv`: batch ``N``; ``C_in``, ``C_out``; ``G`` groups; kernel ``K`` with ``T = prod(K)``
+taps; padded input ``Sp``; output ``O`` with ``P = prod(O)`` positions.
+
+**Chunks.** Every buffer that grows with the work (im2col blocks, col2im blocks, the depthwise loop's
+products, Winograd's transformed tiles) is filled one *box* of the output grid ``(N, *O)`` at a time. A
+:class:`Chunking` splits that grid row-major: whole images when one fits, else runs of first-dim output rows
+of one image, else runs along the next output dim inside one row, down to a single output position. So the
+scratch of a box is at most the budget whatever the shape, except when one output position's window alone
+(``T * C_in / G`` elements) is larger: that is the smallest unit of work.
+
+    >>> import numpy as np
+    >>> from vanilla_nn.functional.plan import ConvGeometry, plan_conv
+    >>> g = ConvGeometry.of((8, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1)  # ResNet layer 1, padded
+    >>> p = plan_conv(g, np.float32)
+    >>> p.algorithm.value, p.input_grad.value
+    ('gemm', 'correlation')
+"""
+
+from __future__ import annotations
+
+import enum
+import itertools
+import math
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+
+from .workspace import get_workspace_limit
+
+# ----------------------------------------------------------------------------------------------------------
+# Thresholds, each with the measurement behind it (float32, batch 8, 2-core Xeon, NumPy 2.4 / OpenBLAS 0.3.31;
+# benchmarks/README.md has the protocol and the full tables).
+# ----------------------------------------------------------------------------------------------------------
+
+# One chunk's scratch is at most this many bytes (and never above the workspace cap): about the size where
+# the im2col block of a chunk is still in the last-level cache when the GEMM reads it. Measured 2-32 MiB on
+# ResNet layer 1's forward: 29 ms unchunked, 16 ms at 8 MiB, flat from 4 to 16 MiB.
+CHUNK_BYTES = 8 * 2**20
+
+# The depthwise tap loop works on blocks of about this many output elements (operands stay in L2):
+# forward 22 ms unblocked, 9.7-13 ms blocked at 2^16-2^20.
+DEPTHWISE_BLOCK_ELEMENTS = 1 << 18
+# The flat (stride-1, contiguous planes) depthwise loop: smaller blocks, all operands contiguous runs (6.4 ms).
+FLAT_BLOCK_ELEMENTS = 1 << 16
+
+# Winograd F(2x2, 3x3) pays for its NumPy transform passes only for wide layers with even output sizes.
+# Measured single-threaded (ms, im2col GEMM vs Winograd): 64 ch @56: 21 vs 44; 128 ch @28: 16 vs 25;
+# 256 ch @14: 15 vs 12; 512 ch @7 (odd: tiles overhang): 15 vs 17.
+WINOGRAD_MIN_CHANNELS = 256
+WINOGRAD_ODD_OUTPUT = False
+
+# Stride-1 input gradient of an im2col layer: the correlation of the zero-padded grad_output with the
+# flipped, transposed kernel (one im2col GEMM with inner dimension T*C_out) against the GEMM ``gy @ W``
+# (inner dimension C_out) followed by T strided adds (col2im). The correlation pays when the GEMM has many
+# rows per input channel: N*P / C_in >= 16. Measured here (ms, one thread, shared machine, correlation vs
+# scatter): ResNet l1 (N*P/C_in = 392) 64 vs 67; l2 (49) 51 vs 50; l3 (6.1) 51 vs 38; l4 (0.77) 72 vs 51.
+# Earlier, quiet machine: l1 19 vs 25.
+CORRELATION_MIN_ROWS_PER_CHANNEL = 16
+
+# Few input channels (the 7x7 stride-2 first layer with 3 channels): a channels-last im2col copies runs of
+# C_in floats (12 bytes), far too short for a streaming copy, while a channels-first im2col copies runs of
+# whole output rows. Below this many input channels per group the channels-first GEMM is used.
+CHANNELS_FIRST_MAX_CHANNELS = 4
+
+
+class Algorithm(enum.Enum):
+    """How the forward correlation is computed."""
+
+    GEMM = "gemm"                      # channels-last im2col of a box + one GEMM per group
+    GEMM1X1 = "gemm1x1"                # every kernel size 1: the (subsampled) input is the im2col matrix
+    DEPTHWISE = "depthwise"            # one input channel per group: a tap loop of multiply-adds
+    WINOGRAD = "winograd"              # F(2x2, 3x3): 16 GEMMs on transformed tiles
+    GEMM_CHANNELS_FIRST = "gemm_cf"    # few input channels: channels-first im2col, per image W @ cols
+
+
+class InputGrad(enum.Enum):
+    """How the gradient with respect to the padded input is computed."""
+
+    CORRELATION = "correlation"        # stride 1: correlation of the padded grad_output, adjoint kernel
+    SCATTER = "scatter"                # GEMM gy @ W per box, then col2im (T strided adds)
+    GEMM1X1 = "gemm1x1"                # one GEMM, written into every s-th cell
+    DEPTHWISE_CORRELATION = "depthwise_correlation"  # stride 1, multiplier 1: the flat loop, flipped kernel
+    DEPTHWISE_SCATTER = "depthwise_scatter"          # tap loop of strided adds
+    CHANNELS_FIRST_SCATTER = "scatter_cf"            # per image W^T @ gy, col2im on contiguous planes
+
+
+class Layout(enum.Enum):
+    """Memory order of an ``(N, C, *S)`` array as the core sees it."""
+
+    CHANNELS_LAST = "channels_last"    # channel axis innermost (what the GEMM paths want)
+    CHANNELS_FIRST = "channels_first"  # channel axis outermost after N (not necessarily contiguous)
+    PLANAR = "planar"                  # contiguous (N, C, *S) planes
+
+
+@dataclass(frozen=True)
+class ConvGeometry:
+    """Shapes of one correlation of an already padded input: ``frame`` is ``Sp``, ``out_spatial`` is ``O``."""
+
+    batch: int
+    c_in: int
+    c_out: int
+    groups: int
+    frame: tuple[int, ...]
+    kernel: tuple[int, ...]
+    stride: tuple[int, ...]
+    dilation: tuple[int, ...]
+    out_spatial: tuple[int, ...]
+
+    @classmethod
+    def of(cls, xp_shape_cl: tuple[int, ...], w_shape: tuple[int, ...], stride, dilation, groups: int,
+           out_spatial: tuple[int, ...] | None = None) -> ConvGeometry:
+        """From a channels-last padded input shape ``(N, *Sp, C_in)`` and a weight shape ``(C_out, Cg, *K)``."""
+        frame, kernel = tuple(xp_shape_cl[1:-1]), tuple(w_shape[2:])
+        stride, dilation = tuple(stride), tuple(dilation)
+        if out_spatial is None:
+            out_spatial = tuple((f - d * (k - 1) - 1) // s + 1 for f, k, s, d in zip(frame, kernel, stride, dilation))
+        return cls(xp_shape_cl[0], xp_shape_cl[-1], w_shape[0], groups, frame, kernel, stride, dilation,
+                   tuple(out_spatial))
+
+    @property
+    def taps(self) -> int:
+        return math.prod(self.kernel)
+
+    @property
+    def positions(self) -> int:
+        return math.prod(self.out_spatial)
+
+    @property
+    def weight_elements(self) -> int:
+        return self.c_out * (self.c_in // self.groups) * self.taps
+
+    def adjoint(self) -> ConvGeometry:
+        """The stride-1 input gradient as a correlation: grad_output padded by ``d*(K-1)``, adjoint kernel."""
+        # padded by d*(K-1) before and by Sp - O after (more than d*(K-1) when a transposed conv's
+        # output_padding leaves frame cells no tap reaches): the adjoint's output is the frame Sp
+        frame = tuple(f + d * (k - 1) for f, d, k in zip(self.frame, self.dilation, self.kernel))
+        return ConvGeometry(self.batch, self.c_out, self.c_in, self.groups, frame, self.kernel, self.stride,
+                            self.dilation, self.frame)
+
+
+@dataclass(frozen=True)
+class Box:
+    """A row-major block of the output grid ``(N, *O)``: ``start`` and ``size`` per axis."""
+
+    start: tuple[int, ...]
+    size: tuple[int, ...]
+
+    @property
+    def rows(self) -> int:
+        return math.prod(self.size)
+
+    @property
+    def slices(self) -> tuple[slice, ...]:
+        return tuple(slice(a, a + n) for a, n in zip(self.start, self.size))
+
+
+@dataclass(frozen=True)
+class Chunking:
+    """Split the grid ``shape = (N, *O)`` at ``axis`` into runs of ``step``; outer axes one index at a time.
+
+    ``axis = 0`` means whole images (``step`` of them); ``axis = a > 0`` means runs along output dim ``a - 1``
+    inside one image (and one index of every dim before it). ``unit_bytes`` is the scratch of one step unit.
+    """
+
+    shape: tuple[int, ...]
+    axis: int
+    step: int
+    unit_bytes: int
+
+    @classmethod
+    def fit(cls, shape: tuple[int, ...], position_bytes: int, budget: int) -> Chunking:
+        """The coarsest split whose boxes cost at most ``budget`` bytes (``position_bytes`` per output position)."""
+        for axis in range(len(shape)):
+            unit = math.prod(shape[axis + 1:]) * position_bytes
+            if unit <= budget:
+                return cls(tuple(shape), axis, max(1, min(shape[axis], budget // max(unit, 1))), unit)
+        return cls(tuple(shape), len(shape) - 1, 1, position_bytes)  # one position: the smallest unit
+
+    @property
+    def box_bytes(self) -> int:
+        """The scratch of the largest box."""
+        return self.step * self.unit_bytes
+
+    @property
+    def max_rows(self) -> int:
+        return self.step * math.prod(self.shape[self.axis + 1:])
+
+    @property
+    def whole(self) -> bool:
+        """Whether one box covers the whole grid."""
+        return self.axis == 0 and self.step >= self.shape[0]
+
+    def boxes(self) -> Iterator[Box]:
+        shape, axis = self.shape, self.axis
+        rest = shape[axis + 1:]
+        for prefix in itertools.product(*(range(n) for n in shape[:axis])):
+            for a0 in range(0, shape[axis], self.step):
+                a1 = min(shape[axis], a0 + self.step)
+                yield Box((*prefix, a0, *(0,) * len(rest)), ((1,) * axis + (a1 - a0,) + rest))
+
+    def __len__(self) -> int:
+        return math.prod(self.shape[:self.axis]) * -(-self.shape[self.axis] // self.step) if self.shape else 0
+
+
+@dataclass(frozen=True)
+class ConvPlan:
+    """Everything decided once per call. Print it, or read ``algorithm.value`` for the benchmark's column."""
+
+    geometry: ConvGeometry
+    dtype: np.dtype
+    layout: Layout
+    workspace: int
+    algorithm: Algorithm
+    input_grad: InputGrad
+    forward_chunks: Chunking      # im2col (or depthwise, Winograd) boxes of the forward
+    weight_chunks: Chunking       # im2col boxes of the weight gradient
+    input_chunks: Chunking        # col2im boxes of the scatter input gradient
+    input_grad_plan: ConvPlan | None = None  # the correlation's own plan when input_grad is a correlation
+
+    @property
+    def keeps_cols(self) -> bool:
+        """Whether the forward builds the whole im2col matrix in one box (then a layer may keep it)."""
+        return self.algorithm == Algorithm.GEMM and self.forward_chunks.whole
+
+    def describe(self) -> str:
+        """One line: ``gemm, grad_input correlation (gemm), 3 boxes``."""
+        inner = f" ({self.input_grad_plan.algorithm.value})" if self.input_grad_plan is not None else ""
+        return (f"{self.algorithm.value}, grad_input {self.input_grad.value}{inner}, "
+                f"{len(self.forward_chunks)} boxes")
+
+
+def _depthwise(g: ConvGeometry) -> bool:
+    return g.groups > 1 and g.groups == g.c_in
+
+
+def _winograd_bytes_per_image(g: ConvGeometry, itemsize: int) -> int:
+    """Bytes one image needs in :mod:`.winograd`: transformed tiles, their products and the partial sums."""
+    tiles = math.ceil((g.frame[0] - 2) / 2) * math.ceil((g.frame[1] - 2) / 2)
+    return tiles * (16 * g.c_in + 16 * g.c_in + 16 * g.c_out + 8 * g.c_out + 4 * g.c_out) * itemsize
+
+
+def winograd_fits(g: ConvGeometry, itemsize: int, workspace: int) -> bool:
+    """2-d, 3x3, stride 1, undilated, one group, wide enough, even output, one image within the cap."""
+    return (len(g.kernel) == 2 and g.kernel == (3, 3) and g.stride == (1, 1) and g.dilation == (1, 1)
+            and g.groups == 1 and min(g.c_in, g.c_out) >= WINOGRAD_MIN_CHANNELS
+            and (WINOGRAD_ODD_OUTPUT or all(o % 2 == 0 for o in g.out_spatial))
+            and _winograd_bytes_per_image(g, itemsize) + 16 * g.c_in * g.c_out * itemsize <= workspace)
+
+
+def choose_algorithm(g: ConvGeometry, itemsize: int, workspace: int) -> Algorithm:
+    if _depthwise(g):
+        return Algorithm.DEPTHWISE
+    if all(k == 1 for k in g.kernel):
+        return Algorithm.GEMM1X1
+    if winograd_fits(g, itemsize, workspace):
+        return Algorithm.WINOGRAD
+    if g.groups == 1 and g.c_in <= CHANNELS_FIRST_MAX_CHANNELS:
+        return Algorithm.GEMM_CHANNELS_FIRST
+    return Algorithm.GEMM
+
+
+def _budget(workspace: int, fixed_bytes: int) -> int:
+    """Bytes a box may use: the chunk size, within what the cap leaves after ``fixed_bytes`` of other scratch."""
+    return max(1, min(CHUNK_BYTES, workspace - fixed_bytes))
+
+
+def plan_conv(geometry: ConvGeometry, dtype, layout: Layout = Layout.CHANNELS_LAST,
+              workspace: int | None = None, _adjoint: bool = True) -> ConvPlan:
+    """The plan for one correlation (and its two adjoints) of this geometry, dtype, layout and workspace cap.
+
+    Args:
+        geometry: shapes of the correlation of the padded input (:class:`ConvGeometry`).
+        dtype: float32 or float64, the computation's dtype.
+        layout: memory order of the caller's input (only the depthwise path reads it).
+        workspace: the cap in bytes (default: the current :func:`.get_workspace_limit`).
+    """
+    g = geometry
+    dtype = np.dtype(dtype)
+    item = dtype.itemsize
+    workspace = get_workspace_limit() if workspace is None else workspace
+    grid = (g.batch, *g.out_spatial)
+    algorithm = choose_algorithm(g, item, workspace)
+    weight_bytes = g.weight_elements * item  # a rearranged copy of the weight counts against the cap
+    window = g.taps * g.c_in * item          # one output position's im2col row
+    # the grouped GEMM writes its (G, rows, C_out/G) product before interleaving it into the output
+    group_out = g.c_out * item if g.groups > 1 else 0
+    if algorithm == Algorithm.DEPTHWISE:
+        block = DEPTHWISE_BLOCK_ELEMENTS * item
+        forward = Chunking.fit(grid, g.c_out * item, min(block, workspace))
+        weight = forward
+        inputs = Chunking.fit(grid, 2 * g.c_out * item, min(block, workspace))
+    elif algorithm == Algorithm.GEMM_CHANNELS_FIRST:
+        # the im2col block (C*T, rows) plus a copy of grad_output's rows when they are not contiguous planes;
+        # image by image, so one image's block at most
+        position = window + g.c_out * item
+        per_image = position * g.positions
+        budget = _budget(workspace, 2 * weight_bytes)
+        forward = Chunking(grid, 0, 1, per_image) if per_image <= budget else Chunking.fit(grid, position, budget)
+        weight = forward
+        inputs = forward
+    else:
+        forward = Chunking.fit(grid, window + group_out, _budget(workspace, weight_bytes))
+        # weight gradient: im2col rows plus a copy of grad_output's rows; two weight-sized accumulators
+        weight = Chunking.fit(grid, window + g.c_out * item, _budget(workspace, 2 * weight_bytes))
+        inputs = Chunking.fit(grid, window + g.c_out * item, _budget(workspace, weight_bytes))
+    input_grad, inner = _input_grad(g, dtype, algorithm, workspace, _adjoint)
+    if algorithm == Algorithm.GEMM_CHANNELS_FIRST and input_grad == InputGrad.SCATTER:
+        input_grad = InputGrad.CHANNELS_FIRST_SCATTER
+    return ConvPlan(g, dtype, layout, workspace, algorithm, input_grad, forward, weight, inputs, inner)
+
+
+def _input_grad(g: ConvGeometry, dtype: np.dtype, algorithm: Algorithm, workspace: int, adjoint: bool
+                ) -> tuple[InputGrad, ConvPlan | None]:
+    item = dtype.itemsize
+    stride1 = all(s == 1 for s in g.stride)
+    if algorithm == Algorithm.GEMM1X1:
+        return InputGrad.GEMM1X1, None
+    adj = g.adjoint()
+    padded_gy = g.batch * math.prod(adj.frame) * g.c_out * item  # the correlation's padded grad_output
+    if algorithm == Algorithm.DEPTHWISE:
+        if stride1 and g.c_out == g.groups and adjoint and padded_gy + FLAT_BLOCK_ELEMENTS * item <= workspace:
+            return InputGrad.DEPTHWISE_CORRELATION, None
+        return InputGrad.DEPTHWISE_SCATTER, None
+    if (stride1 and adjoint and g.batch * g.positions >= CORRELATION_MIN_ROWS_PER_CHANNEL * g.c_in):
+        inner = plan_conv(adj, dtype, Layout.CHANNELS_LAST, max(1, workspace - padded_gy), _adjoint=False)
+        if padded_gy + inner.forward_chunks.box_bytes + inner.geometry.weight_elements * item <= workspace:
+            return InputGrad.CORRELATION, inner
+    return InputGrad.SCATTER, None
+
+
+def layout_of(a: np.ndarray) -> Layout:
+    """The :class:`Layout` of an ``(N, C, *S)`` array."""
+    if a.ndim > 2 and a.flags.c_contiguous:
+        return Layout.PLANAR
+    spatial = [abs(st) for st in a.strides[2:]]
+    if a.ndim > 2 and a.shape[1] > 1 and abs(a.strides[1]) < min(spatial, default=0):
+        return Layout.CHANNELS_LAST
+    return Layout.CHANNELS_FIRST
