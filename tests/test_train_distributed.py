@@ -7,19 +7,22 @@
   progress line and the summary appear once.
 - A failure (divergence) ends both ranks promptly with one line and a non-zero exit; Ctrl-C in both ranks
   exits 130 keeping the last epoch, and --resume under MPI then ends with one uninterrupted process's weights.
+- Ctrl-C of `--workers`' own process is passed on to the ranks: exit 130, one line, the last epoch kept.
 - --workers and --dtype usage errors exit 2 with a line naming the option.
 """
 
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 import pytest
-from run_helpers import run_cli, tiny_mnist
+from run_helpers import cli_command, cli_env, run_cli, tiny_mnist
 
 from vanilla_nn import cli
 
@@ -117,6 +120,25 @@ def test_ctrl_c_under_mpi_then_resume_ends_as_one_uninterrupted_process(tmp_path
     whole, cut = _weights(tmp_path / "whole"), _weights(tmp_path / "cut")
     for key in whole:
         assert _relative(cut[key], whole[key]) <= TOLERANCE["lenet", "float64"], key
+
+
+@needs_mpi
+def test_ctrl_c_of_the_launcher_reaches_the_workers(tmp_path, data):
+    out = tmp_path / "run"
+    launcher = subprocess.Popen(cli_command("train", *data, *OPTIONS[2:], "--epochs", "500", "--workers", "2",
+                                            "--no-progress", "--out", str(out)),
+                                env=cli_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (out / "history.json").exists() and time.monotonic() < deadline and launcher.poll() is None:
+        time.sleep(0.1)
+    launcher.send_signal(signal.SIGINT)
+    start = time.monotonic()
+    _, err = launcher.communicate(timeout=30)
+    assert time.monotonic() - start < 15
+    assert launcher.returncode == 130, err
+    ours = [line for line in err.splitlines() if not line.startswith("[mpiexec@")]  # MPICH's own notice
+    assert len(ours) == 1 and "rank 0/2: interrupted in epoch" in ours[0] and "--resume" in ours[0], err
+    assert json.loads((out / "history.json").read_text())["loss"]  # the last completed epoch is kept
 
 
 def test_workers_and_dtype_usage_errors(tmp_path, capsys, data, monkeypatch):

@@ -529,12 +529,14 @@ def launch_workers(args: argparse.Namespace) -> int:
     env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     with contextlib.suppress(AttributeError):
         sys.stdout.flush()
-    process = subprocess.Popen(command, env=env)
+    # its own session: a terminal's Ctrl-C reaches this process only, which passes it on once (a second SIGINT
+    # makes mpiexec abort the ranks at once, before they report what they kept)
+    process = subprocess.Popen(command, env=env, start_new_session=True)
     try:
         code = process.wait()
     except KeyboardInterrupt:
         if process.poll() is None:
-            process.send_signal(signal.SIGINT)
+            process.send_signal(signal.SIGINT)  # mpiexec passes it to every rank
         try:
             process.wait(timeout=15)
         except (subprocess.TimeoutExpired, KeyboardInterrupt):
