@@ -41,12 +41,16 @@ from .conv import (
 from .dropout import dropout, dropout_backward, dropout_mask
 from .linear import linear, linear_backward
 from .loss import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
     cross_entropy,
     cross_entropy_backward,
     log_softmax,
     log_softmax_backward,
     mse_loss,
     mse_loss_backward,
+    nll_loss,
+    nll_loss_backward,
     softmax,
     softmax_backward,
 )
@@ -113,6 +117,7 @@ __all__ = [
     # losses
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",
+    "nll_loss", "nll_loss_backward", "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     # normalisation, dropout
     "batch_norm", "batch_norm_backward", "batch_norm_running_stats",
     "dropout", "dropout_backward", "dropout_mask",

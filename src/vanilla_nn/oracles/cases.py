@@ -30,7 +30,7 @@ TOLERANCES: dict[str, float] = {"float64": 1e-10, "float32": 1e-5}
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
-ARRAY_KINDS = ("uniform", "positive", "class_index", "dropout_mask", "unpool_indices")
+ARRAY_KINDS = ("uniform", "positive", "probability", "class_index", "dropout_mask", "unpool_indices")
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,10 @@ class OpInfo:
     ``differentiable``: the arrays the backward returns gradients for, in its order (default: all). The
     others are held fixed: integer class targets, and batch norm's running statistics, which PyTorch
     treats as buffers with no gradient. ``kinds``: how :func:`make_arrays` draws an array when it is not
-    ``"uniform"`` (in [-1, 1)): ``"positive"`` (in [0.5, 1.5), a variance), ``"class_index"`` (int64 class
-    indices for the logits in the first array, classes along its dim 1, or dim 0 when it is 1-d) or
+    ``"uniform"`` (in [-1, 1)): ``"positive"`` (in [0.5, 1.5), a variance), ``"probability"`` (in [0, 1)),
+    ``"class_index"`` (int64 class indices for the logits in the first array, classes along its dim 1, or
+    dim 0 when it is 1-d; when the case gives the target the logits' own shape, class probabilities
+    instead: positive, summing to 1 along the class dim) or
     ``"dropout_mask"`` (``1 / (1 - p)`` with probability ``1 - p``, else 0, ``p`` from the options) or
     ``"unpool_indices"`` (int64 positions in a max unpooling's output plane, distinct per ``(n, c)``).
     """
@@ -102,8 +104,14 @@ OPS: dict[str, OpInfo] = {
     **{name: OpInfo(name, ("input",)) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "flatten",
                                                     "softmax", "log_softmax")},
     **{name: OpInfo(name, ("input",)) for name in ("relu6", "hardswish", "silu", "gelu")},
-    "cross_entropy": OpInfo("cross_entropy", ("input", "target"), differentiable=("input",),
-                            kinds={"target": "class_index"}),
+    "cross_entropy": OpInfo("cross_entropy", ("input", "target", "weight"), differentiable=("input",),
+                            kinds={"target": "class_index", "weight": "positive"}),
+    "nll_loss": OpInfo("nll_loss", ("input", "target", "weight"), differentiable=("input",),
+                       kinds={"target": "class_index", "weight": "positive"}),
+    "binary_cross_entropy_with_logits": OpInfo(
+        "binary_cross_entropy_with_logits", ("input", "target", "weight", "pos_weight"),
+        differentiable=("input", "target"),
+        kinds={"target": "probability", "weight": "positive", "pos_weight": "positive"}, keyword=("pos_weight",)),
     "mse_loss": OpInfo("mse_loss", ("input", "target")),
     "batch_norm": OpInfo("batch_norm", ("input", "running_mean", "running_var", "weight", "bias"),
                          differentiable=("input", "weight", "bias"), kinds={"running_var": "positive"}),
@@ -148,6 +156,13 @@ def make_arrays(case: Case, dtype: str | np.dtype, seed: int = 0) -> list[np.nda
             wide = rng.uniform(-1.0, 1.0, wide_shape).astype(dtype)
         elif kind == "positive":
             wide = rng.uniform(0.5, 1.5, wide_shape).astype(dtype)
+        elif kind == "probability":
+            wide = rng.uniform(0.0, 1.0, wide_shape).astype(dtype)
+        elif kind == "class_index" and shape == case.shapes[0]:  # class probabilities shaped like the logits
+            axis = 1 if len(shape) > 1 else 0
+            wide = np.zeros(wide_shape, dtype)
+            dense = rng.uniform(0.1, 1.0, shape)
+            wide[..., ::2] = dense / dense.sum(axis=axis, keepdims=True)
         elif kind == "class_index":
             logits = case.shapes[0]
             classes = logits[1] if len(logits) > 1 else logits[0]
@@ -391,16 +406,33 @@ def _layer_cases() -> list[Case]:
             Case(op, (image,), {"dim": -1}, "last-dim"),
             Case(op, (image,), {"dim": 0}, "batch-dim"),
         ]
-    logits, target = (8, 5), (8,)
+    logits, target, weight = (8, 5), (8,), (5,)
+    spatial_logits, spatial_target = (2, 5, 3, 4), (2, 3, 4)
     cases += [
-        Case("cross_entropy", (logits, target), {}, "mean", quick=True),
-        Case("cross_entropy", (logits, target), {"reduction": "sum"}, "sum"),
-        Case("cross_entropy", (logits, target), {"reduction": "none"}, "none"),
-        Case("cross_entropy", (logits, target), {"label_smoothing": 0.1}, "label-smoothing", quick=True),
-        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {}, "spatial"),
-        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {"reduction": "none", "label_smoothing": 0.2},
-             "spatial-smoothing-none"),
-        Case("cross_entropy", ((5,), ()), {"reduction": "sum"}, "unbatched"),
+        Case("cross_entropy", (logits, target, None), {}, "mean", quick=True),
+        Case("cross_entropy", (logits, target, None), {"reduction": "sum"}, "sum"),
+        Case("cross_entropy", (logits, target, None), {"reduction": "none"}, "none"),
+        Case("cross_entropy", (logits, target, None), {"label_smoothing": 0.1}, "label-smoothing", quick=True),
+        Case("cross_entropy", (spatial_logits, spatial_target, None), {}, "spatial"),
+        Case("cross_entropy", (spatial_logits, spatial_target, None),
+             {"reduction": "none", "label_smoothing": 0.2}, "spatial-smoothing-none"),
+        Case("cross_entropy", ((5,), (), None), {"reduction": "sum"}, "unbatched"),
+        # ignore_index names a real class (1), so some targets are ignored
+        Case("cross_entropy", (logits, target, weight), {"ignore_index": 1}, "weight-ignore", quick=True),
+        Case("cross_entropy", (spatial_logits, spatial_target, weight), {"ignore_index": 1, "label_smoothing": 0.3},
+             "spatial-weight-ignore-smoothing"),
+        Case("cross_entropy", (logits, logits, None), {}, "probabilities", quick=True),
+        Case("cross_entropy", (spatial_logits, spatial_logits, weight), {"label_smoothing": 0.1,
+                                                                          "reduction": "sum"},
+             "probabilities-weight-smoothing"),
+        Case("nll_loss", (logits, target, None), {}, "mean", quick=True),
+        Case("nll_loss", (logits, target, weight), {"ignore_index": 1}, "weight-ignore", quick=True),
+        Case("nll_loss", (spatial_logits, spatial_target, weight), {"reduction": "none"}, "spatial-none"),
+        Case("binary_cross_entropy_with_logits", ((4, 5), (4, 5), None, None), {}, "mean", quick=True),
+        Case("binary_cross_entropy_with_logits", ((4, 5), (4, 5), (5,), (5,)), {"reduction": "sum"},
+             "weight-pos-weight", quick=True),
+        Case("binary_cross_entropy_with_logits", ((2, 3, 4), (2, 3, 4), None, (4,)), {"reduction": "none"},
+             "pos-weight-none"),
         Case("mse_loss", ((4, 5), (4, 5)), {}, "mean", quick=True),
         Case("mse_loss", ((4, 5), (4, 5)), {"reduction": "sum"}, "sum"),
         Case("mse_loss", ((2, 3, 4), (2, 3, 4)), {"reduction": "none"}, "none"),

@@ -446,20 +446,47 @@ def _reduce(loss: Any, reduction: str) -> Any:
 
 
 @register("cross_entropy")
-def cross_entropy(op: str, input: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+def cross_entropy(op: str, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
     """``tf.nn.sparse_softmax_cross_entropy_with_logits`` on the logits with the class axis moved last; with
     label smoothing, Keras's ``categorical_crossentropy(one_hot, logits, from_logits=True,
-    label_smoothing=e)``, whose smoothed target ``(1 - e) * onehot + e / C`` is PyTorch's."""
+    label_smoothing=e)``, whose smoothed target ``(1 - e) * onehot + e / C`` is PyTorch's. Class-probability
+    targets: ``tf.nn.softmax_cross_entropy_with_logits`` on the smoothed probabilities. Class weights and
+    ``ignore_index`` have no TensorFlow counterpart here."""
+    if weight is not None:
+        raise _not_supported(f"{op} with class weights (PyTorch's weighted mean has no TensorFlow op)")
     rank = len(input.shape)
+    classes = input.shape[0 if rank == 1 else 1]
     logits = input if rank == 1 else tf.transpose(input, [0, *range(2, rank), 1])
+    if target.dtype.is_floating:
+        labels = target if rank == 1 else tf.transpose(target, [0, *range(2, rank), 1])
+        labels = labels * (1.0 - label_smoothing) + label_smoothing / classes
+        return _reduce(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits), reduction)
+    if bool(tf.reduce_any(target == ignore_index)):
+        raise _not_supported(f"{op} with targets equal to ignore_index={ignore_index}")
     if label_smoothing:
         import keras
 
-        one_hot = tf.one_hot(target, input.shape[0 if rank == 1 else 1], dtype=input.dtype)
+        one_hot = tf.one_hot(target, classes, dtype=input.dtype)
         loss = keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
                                                      label_smoothing=label_smoothing)
     else:
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits)
+    return _reduce(loss, reduction)
+
+
+@register("binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(op: str, input: Any, target: Any, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean") -> Any:
+    """``tf.nn.sigmoid_cross_entropy_with_logits``, or ``tf.nn.weighted_cross_entropy_with_logits`` with
+    ``pos_weight`` (the same formula as PyTorch's), times the element weights held constant."""
+    if pos_weight is None:
+        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=input)
+    else:
+        loss = tf.nn.weighted_cross_entropy_with_logits(labels=target, logits=input,
+                                                        pos_weight=tf.stop_gradient(pos_weight))
+    if weight is not None:
+        loss = loss * tf.stop_gradient(weight)
     return _reduce(loss, reduction)
 
 

@@ -285,9 +285,29 @@ def softmax(op: str, input: Any, dim: int = 1) -> Any:
     return getattr(tnf, op)(input, dim)
 
 
+def _constant(tensor: Any) -> Any:
+    """Class weights enter PyTorch's losses as constants (they refuse a tensor that requires grad)."""
+    return None if tensor is None else tensor.detach()
+
+
 @register("cross_entropy")
-def cross_entropy(op: str, input: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
-    return tnf.cross_entropy(input, target, reduction=reduction, label_smoothing=label_smoothing)
+def cross_entropy(op: str, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+    return tnf.cross_entropy(input, target, weight=_constant(weight), ignore_index=ignore_index,
+                             reduction=reduction, label_smoothing=label_smoothing)
+
+
+@register("nll_loss")
+def nll_loss(op: str, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Any:
+    return tnf.nll_loss(input, target, weight=_constant(weight), ignore_index=ignore_index, reduction=reduction)
+
+
+@register("binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(op: str, input: Any, target: Any, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean") -> Any:
+    return tnf.binary_cross_entropy_with_logits(input, target, _constant(weight), reduction=reduction,
+                                                pos_weight=_constant(pos_weight))
 
 
 @register("mse_loss")
