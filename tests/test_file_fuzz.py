@@ -310,7 +310,10 @@ for case in json.loads(open(sys.argv[1]).read()):
     except BaseException as error:
         results[case["id"]] = {"error": type(error).__name__, "classes": [c.__name__ for c in type(error).__mro__],
                                "message": str(error)}
-results["__maxrss__"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+# this process image's own peak (VmHWM): ru_maxrss would also count the parent's RSS, kept across fork + exec
+with open("/proc/self/status") as status:
+    hwm = [line.split()[1] for line in status if line.startswith("VmHWM:")]
+results["__maxrss__"] = int(hwm[0]) * 1024 if hwm else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
 results["__modules__"] = sorted(name for name in sys.modules if name.split(".")[0] in ("torch", "tensorflow"))
 print(json.dumps(results))
 """

@@ -327,7 +327,8 @@ def cross_entropy(input: Any, target: Any, weight: Any = None, ignore_index: int
     weighted = logp if op.weight is None else logp * op.weight_along_classes()
     smooth = np.where(op.kept, -weighted.sum(axis=op.axis), x.dtype.type(0))
     # reduced apart, then combined, as PyTorch: a zero total weight makes the mean NaN (0/0), not inf
-    return x.dtype.type(1.0 - e) * _reduce(op, loss) + x.dtype.type(e / op.classes) * _reduce(op, smooth)
+    combined = x.dtype.type(1.0 - e) * _reduce(op, loss) + x.dtype.type(e / op.classes) * _reduce(op, smooth)
+    return np.asarray(combined, dtype=x.dtype)  # a 0-d array (a NumPy scalar for reduced losses otherwise)
 
 
 def cross_entropy_backward(grad_output: Any, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
