@@ -280,7 +280,7 @@ def markdown(meta: dict, rows: list[dict], profiles: dict[str, dict]) -> str:
     lines = [f"# Network benchmark: vanilla_nn vs torchvision ({meta['date']})", "",
              f"`{meta['command']}`: batch {meta['batch']}, 3x{meta['image']}x{meta['image']}, float32; "
              f"{meta['machine']['cpu']}, NumPy {meta['machine']['numpy']}, PyTorch {meta['machine']['torch']}; "
-             f"{meta['protocol']}.", "",
+             f"{meta['protocol']}; about {meta['repeats']} timed calls per side.", "",
              "| model | mode | threads | vanilla ms | torch ms | ratio | target | vanilla spread | torch spread |",
              "|---|---|---:|---:|---:|---:|---:|---:|---:|"]
     for r in rows:
@@ -411,12 +411,30 @@ def run(args: argparse.Namespace) -> int:
               + ", ".join(f"{f} {e['forward_ms'] + e['backward_ms']:.0f}" for f, e in p["families"].items()),
               flush=True)
         del ours, theirs, calls
-    args.out.mkdir(parents=True, exist_ok=True)
+    write_results(args.out, meta, rows, profiles)
+    return 0
+
+
+def write_results(out: Path, meta: dict, rows: list[dict], profiles: dict[str, dict]) -> None:
+    """``network.json`` (strict JSON), ``network.md`` and ``network.png`` in ``out``, each written atomically."""
+    out.mkdir(parents=True, exist_ok=True)
     document = _finite({"meta": meta, "rows": rows, "profiles": profiles})
-    write_text(args.out / "network.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
-    write_text(args.out / "network.md", markdown(meta, rows, profiles))
-    write_bytes(args.out / "network.png", chart_png(rows, profiles))
-    print(f"wrote {args.out / 'network.json'}, network.md, network.png")
+    write_text(out / "network.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
+    write_text(out / "network.md", markdown(meta, rows, profiles))
+    write_bytes(out / "network.png", chart_png(rows, profiles))
+    print(f"wrote {out / 'network.json'}, network.md, network.png")
+
+
+def merge(paths: list[Path], out: Path) -> int:
+    """One report from the ``network.json`` of runs made separately (e.g. one model per run)."""
+    documents = [json.loads(Path(p).read_text(encoding="utf-8")) for p in paths]
+    meta = dict(documents[0]["meta"])
+    meta["command"] = "; ".join(d["meta"]["command"] for d in documents)
+    meta["date"] = " / ".join(dict.fromkeys(d["meta"]["date"] for d in documents))
+    meta["logits_error"] = {k: v for d in documents for k, v in d["meta"]["logits_error"].items()}
+    rows = [row for d in documents for row in d["rows"]]
+    profiles = {k: v for d in documents for k, v in d["profiles"].items()}
+    write_results(out, meta, rows, profiles)
     return 0
 
 
@@ -431,6 +449,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--threads", type=int, default=None, help="default: NumPy's BLAS threads")
     parser.add_argument("--no-one-thread", action="store_true", help="skip the one-thread rows")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder (default: %(default)s)")
+    parser.add_argument("--merge", nargs="+", type=Path, metavar="JSON",
+                        help="no run: one report from the network.json files of separate runs")
     return parser
 
 
@@ -438,7 +458,7 @@ def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
     args.argv = argv
-    return run(args)
+    return merge(args.merge, args.out) if args.merge else run(args)
 
 
 if __name__ == "__main__":

@@ -35,4 +35,4 @@ def test_profile_accounts_for_every_op_and_sums_to_the_step() -> None:
     assert profile["overhead_ms"] >= 0 and profile["optimizer_ms"] > 0
     assert abs(ops + profile["optimizer_ms"] + profile["overhead_ms"] - profile["total_ms"]) < 1e-6
     # the instrumentation is gone afterwards
-    assert _dispatch.tape.record is record and function.SAVING == saving and function.Node is engine.Node
+    assert _dispatch.tape.record is record and saving == function.SAVING and function.Node is engine.Node
