@@ -305,14 +305,17 @@ def markdown(meta: dict, rows: list[dict], profiles: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def chart_png(rows: list[dict], profiles: dict[str, dict]) -> bytes:
+SHORT = {"resnet18": "ResNet-18", "mobilenet_v2": "MobileNetV2"}
+
+
+def chart_png(meta: dict, rows: list[dict], profiles: dict[str, dict]) -> bytes:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.5))
-    labels = [f"{r['model']}\n{r['mode']}, {r['threads']}t" for r in rows]
+    labels = [f"{SHORT.get(r['model'], r['model'])}\n{r['mode']}\n{r['threads']} thread(s)" for r in rows]
     ratios = [r["ratio"] for r in rows]
     colors = ["tab:blue" if r["mode"] == "train" else "tab:orange" for r in rows]
     bars = left.bar(range(len(rows)), ratios, color=colors)
@@ -323,7 +326,7 @@ def chart_png(rows: list[dict], profiles: dict[str, dict]) -> bytes:
     left.axhline(1.0, color="grey", lw=0.8)
     left.set_xticks(range(len(rows)), labels, fontsize=7)
     left.set_ylabel("time ratio vanilla / PyTorch (dashed: target)")
-    left.set_title("Network steps, batch 8, 224x224, float32")
+    left.set_title(f"Network steps, batch {meta['batch']}, {meta['image']}x{meta['image']}, float32")
     names = list(profiles)
     families = list(dict.fromkeys(f for p in profiles.values() for f in p["families"]))
     bottom = np.zeros(len(names))
@@ -341,7 +344,7 @@ def chart_png(rows: list[dict], profiles: dict[str, dict]) -> bytes:
                 values.append(e["forward_ms"] + e["backward_ms"])
         right.bar(range(len(names)), values, bottom=bottom, label=f, color=palette[k % len(palette)])
         bottom += np.array(values)
-    right.set_xticks(range(len(names)), names)
+    right.set_xticks(range(len(names)), [SHORT.get(n, n) for n in names])
     right.set_ylabel("ms per training step (vanilla_nn)")
     right.set_title("Where the training step goes")
     right.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0))
@@ -421,7 +424,7 @@ def write_results(out: Path, meta: dict, rows: list[dict], profiles: dict[str, d
     document = _finite({"meta": meta, "rows": rows, "profiles": profiles})
     write_text(out / "network.json", json.dumps(document, indent=2, allow_nan=False) + "\n")
     write_text(out / "network.md", markdown(meta, rows, profiles))
-    write_bytes(out / "network.png", chart_png(rows, profiles))
+    write_bytes(out / "network.png", chart_png(meta, rows, profiles))
     print(f"wrote {out / 'network.json'}, network.md, network.png")
 
 
