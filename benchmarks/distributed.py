@@ -223,10 +223,10 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _write(path: Path, text: str) -> None:
-    """Write ``text`` to a temporary file next to ``path``, then rename it into place."""
-    temporary = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    """Write ``text`` through a temporary file next to ``path``, renamed into place."""
+    from vanilla_nn import _io
+
+    _io.write_text(path, text)
 
 
 if __name__ == "__main__":

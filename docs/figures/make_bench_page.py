@@ -11,9 +11,7 @@ Usage: ``python docs/figures/make_bench_page.py [--results DIR] [--docs DIR]``.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -42,16 +40,11 @@ def render(results: Path) -> str:
 
 
 def _write(path: Path, data: bytes) -> None:
-    """Write through a temporary file in the same directory, renamed into place."""
+    """Write through a temporary file in the same directory, renamed into place (:mod:`vanilla_nn._io`)."""
+    from vanilla_nn import _io
+
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
+    _io.write_bytes(path, data)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -34,7 +34,10 @@ plt.rcParams.update({"font.size": 11, "axes.titlesize": 12, "figure.dpi": 100})
 
 
 def _save(fig: plt.Figure, out: Path, name: str) -> None:
-    fig.savefig(out / name, dpi=110, bbox_inches="tight", metadata={"Software": None})
+    from vanilla_nn import _io
+
+    with _io.atomic_path(out / name) as temp:  # a temporary file beside it, renamed into place
+        fig.savefig(temp, dpi=110, bbox_inches="tight", metadata={"Software": None})
     plt.close(fig)
 
 
@@ -332,7 +335,8 @@ def transposed_convolution(out: Path) -> None:
                 "3. correlate with the kernel flipped (w2 w1 w0), stride 1\n"
                 "   (channels swapped: C_in and C_out trade places)\n"
                 f"The result is A^T u, {size} cells (+ output_padding): z2 = w2*u0 + w1*0 + w0*u1.\n"
-                "vanilla_nn never builds the zeros: it scatters with col2im,\nthe adjoint of im2col (section 5).", ha="left", va="top", fontsize=10)
+                "vanilla_nn never builds the zeros: it scatters with col2im,\nthe adjoint of im2col (section 5).",
+                ha="left", va="top", fontsize=10)
     _finish(bottom, n + 18, 5)
     bottom.set_xlim(-3.5, n + 19)
     fig.suptitle("The transposed convolution is the adjoint of the convolution (1-d, S = 7, K = 3, stride 2)",

@@ -1,4 +1,4 @@
-"""Reading files that may be hostile, and writing files atomically.
+"""Reading files that may be hostile.
 
 - :class:`CorruptFileError`: a file that is empty, truncated, corrupt, oversized, or not what the caller
   expects; a ``ValueError`` whose one-line message names the file and the problem. The command line maps it
@@ -7,20 +7,20 @@
 - :func:`read_exact`: fill an array from a stream, checking that the stream has exactly that many bytes.
 - :class:`BoundedGzip`: a gzip stream inflated only as far as asked (never more than the bytes requested),
   multi-member files and trailing zero padding allowed as in :mod:`gzip`.
-- :func:`atomic_write`: write a file through a temporary file in the same directory, renamed into place.
+
+Writing goes through :mod:`vanilla_nn._io` (the project's one atomic writer).
 """
 
 from __future__ import annotations
 
-import contextlib
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 
-__all__ = ["CorruptFileError", "allocate", "read_exact", "BoundedGzip", "atomic_write"]
+__all__ = ["CorruptFileError", "allocate", "read_exact", "BoundedGzip"]
 
 _CHUNK = 1 << 16  # compressed bytes read from disk at a time
 
@@ -115,20 +115,6 @@ class BoundedGzip:
                 break
             done += count
         return bytes(out[:done])
-
-
-@contextlib.contextmanager
-def atomic_write(path: Path | str) -> Iterator[IO[bytes]]:
-    """Open a temporary file beside ``path`` for binary writing; on success it replaces ``path`` at once.
-
-    :func:`vanilla_nn._io.atomic_open` (the project's one atomic writer): on any error (or Ctrl-C) the
-    temporary file is removed and ``path`` is left as it was; the file gets the permissions a plain ``open``
-    would give under the user's umask.
-    """
-    from vanilla_nn._io import atomic_open
-
-    with atomic_open(path, "wb") as handle:
-        yield handle
 
 
 def describe(value: Any, limit: int = 60) -> str:

@@ -1,6 +1,7 @@
 """``Tensor``: an ndarray with a place on the tape, and the small ops every array language needs.
 
-Each method below is an op with its own small backward, written next to it: the gradient of a broadcast
+Each method below is an op with its own small backward, written next to it (results are new arrays,
+never views of the operand's data): the gradient of a broadcast
 operand is summed back to its shape, an index's gradient is scattered with ``np.add.at`` (repeated
 indices accumulate), a reduction's gradient is broadcast back. Network ops (convolution, pooling, losses,
 ...) are not here: they are :mod:`vanilla_nn.functional`'s, whose ``*_backward`` the tape calls.
@@ -562,8 +563,8 @@ class Tensor:
     # -- shapes ------------------------------------------------------------------------------------------
     def reshape(self, *shape: Any) -> Tensor:
         target = tuple(shape[0]) if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
-        return _record("reshape", self.data.reshape(target), (self,), ShapeSaved(self.data.shape, self.data.dtype),
-                       _reshape_backward)
+        return _record("reshape", self.data.reshape(target).copy(), (self,),
+                       ShapeSaved(self.data.shape, self.data.dtype), _reshape_backward)
 
     view = reshape
 
@@ -573,7 +574,7 @@ class Tensor:
         if sorted(int(d) % max(self.ndim, 1) for d in order) != list(range(self.ndim)):
             raise ValueError(f"permute{order}: not a permutation of the {self.ndim} dims of shape {self.shape}")
         order = tuple(int(d) % self.ndim for d in order)
-        return _record("permute", self.data.transpose(order), (self,),
+        return _record("permute", self.data.transpose(order).copy(), (self,),
                        ShapeSaved(self.data.shape, self.data.dtype, order), _transpose_backward)
 
     def transpose(self, *dims: Any) -> Tensor:

@@ -400,8 +400,8 @@ def _flatten_shape(x: np.ndarray, start_dim: Any, end_dim: Any) -> tuple[int, ..
 def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
     """Merge dims ``start_dim..end_dim`` (inclusive; negative counts from the end) into one.
 
-    ``(N, C, H, W)`` with the defaults gives ``(N, C*H*W)``. Like PyTorch, the result is a view of the
-    input where the memory layout allows it (a copy otherwise).
+    ``(N, C, H, W)`` with the defaults gives ``(N, C*H*W)``. Unlike PyTorch's (a view where the layout
+    allows it), the result is always a new array: no function here returns a view of its input.
 
     Raises:
         TypeError: ``input`` is not a float array, or ``start_dim``/``end_dim`` is not an int.
@@ -415,7 +415,7 @@ def flatten(input: Any, start_dim: int = 1, end_dim: int = -1) -> np.ndarray:
         ((2, 60), (2, 3, 20), (6, 4, 5))
     """
     x = as_float_array(input, "input")
-    return x.reshape(_flatten_shape(x, start_dim, end_dim))
+    return x.reshape(_flatten_shape(x, start_dim, end_dim)).copy()
 
 
 def flatten_backward(grad_output: Any, input: Any, start_dim: int = 1, end_dim: int = -1) -> tuple[np.ndarray]:
@@ -431,4 +431,4 @@ def flatten_backward(grad_output: Any, input: Any, start_dim: int = 1, end_dim: 
     """
     x = as_float_array(input, "input")
     gy = check_grad_output_shape("flatten", grad_output, _flatten_shape(x, start_dim, end_dim))
-    return (gy.reshape(x.shape).astype(x.dtype, copy=False),)
+    return (gy.reshape(x.shape).astype(x.dtype, copy=True),)

@@ -60,6 +60,7 @@ from ._args import (
     _is_int,
     check_bool,
     check_grad_output_shape,
+    check_max,
     check_spatial_input,
     ntuple,
     pool_spec,
@@ -547,6 +548,7 @@ def _adaptive_output_size(op: str, output_size: Any, spatial: tuple[int, ...]) -
         raise TypeError(f"{op}: output_size={output_size!r} must be an int or a tuple of {ndim} ints (or None)")
     if any(v < 0 for v in sizes):
         raise ValueError(f"{op}: output_size={output_size!r} must be >= 0 in every dim")
+    check_max(output_size, f"{op}: output_size", sizes)
     return sizes
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from .. import functional as F
+from ..autograd.function import FunctionalCall
 from .module import Module
 
 __all__ = ["ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Hardswish", "SiLU", "GELU"]
@@ -22,11 +23,11 @@ class ReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._save(input)
+        self._save(FunctionalCall((input,), {}))  # the same typed state the tape keeps
         return F.relu(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.relu_backward(grad_output, self._saved())[0]
+        return F.relu_backward(grad_output, *self._saved().args)[0]
 
 
 class LeakyReLU(Module):
@@ -38,11 +39,11 @@ class LeakyReLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._save(input)
+        self._save(FunctionalCall((input, self.negative_slope), {}))
         return F.leaky_relu(input, self.negative_slope)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.leaky_relu_backward(grad_output, self._saved(), self.negative_slope)[0]
+        return F.leaky_relu_backward(grad_output, *self._saved().args)[0]
 
     def extra_repr(self) -> str:
         return f"negative_slope={self.negative_slope}"
@@ -52,22 +53,22 @@ class Sigmoid(Module):
     """``1 / (1 + exp(-x))``."""
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._save(input)
+        self._save(FunctionalCall((input,), {}))  # the same typed state the tape keeps
         return F.sigmoid(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.sigmoid_backward(grad_output, self._saved())[0]
+        return F.sigmoid_backward(grad_output, *self._saved().args)[0]
 
 
 class Tanh(Module):
     """``tanh(x)``."""
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._save(input)
+        self._save(FunctionalCall((input,), {}))  # the same typed state the tape keeps
         return F.tanh(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.tanh_backward(grad_output, self._saved())[0]
+        return F.tanh_backward(grad_output, *self._saved().args)[0]
 
 
 class ReLU6(Module):
@@ -86,11 +87,11 @@ class ReLU6(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(FunctionalCall((input,), {}))
         return F.relu6(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.relu6_backward(grad_output, self._saved())[0]
+        return F.relu6_backward(grad_output, *self._saved().args)[0]
 
 
 class Hardswish(Module):
@@ -101,11 +102,11 @@ class Hardswish(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(FunctionalCall((input,), {}))
         return F.hardswish(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.hardswish_backward(grad_output, self._saved())[0]
+        return F.hardswish_backward(grad_output, *self._saved().args)[0]
 
 
 class SiLU(Module):
@@ -116,11 +117,11 @@ class SiLU(Module):
         self.inplace = inplace
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(FunctionalCall((input,), {}))
         return F.silu(input)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.silu_backward(grad_output, self._saved())[0]
+        return F.silu_backward(grad_output, *self._saved().args)[0]
 
 
 class GELU(Module):
@@ -138,11 +139,11 @@ class GELU(Module):
         self.approximate = approximate
 
     def forward(self, input: np.ndarray) -> np.ndarray:
-        self._cache = input
+        self._save(FunctionalCall((input, self.approximate), {}))
         return F.gelu(input, self.approximate)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.gelu_backward(grad_output, self._saved(), self.approximate)[0]
+        return F.gelu_backward(grad_output, *self._saved().args)[0]
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"

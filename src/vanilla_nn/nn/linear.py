@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.function import FunctionalCall
 from ..autograd.tensor import Tensor
 from . import init
 from .conv import _positive_int
@@ -59,12 +60,11 @@ class Linear(Module):
             return F.linear(input, self.weight, self.bias)
         bias = None if self.bias is None else self.bias.data
         output = F.linear(input, self.weight.data, bias)
-        self._save((input, self.weight.data, bias))
+        self._save(FunctionalCall((input, self.weight.data, bias), {}))  # the same typed state the tape keeps
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, weight, bias = self._saved()
-        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, input, weight, bias)
+        grad_input, grad_weight, grad_bias = F.linear_backward(grad_output, *self._saved().args)
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None and grad_bias is not None:
             self.bias.accumulate_grad(grad_bias)
@@ -84,11 +84,11 @@ class Flatten(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         output = F.flatten(input, self.start_dim, self.end_dim)
-        self._save(input)
+        self._save(FunctionalCall((input, self.start_dim, self.end_dim), {}))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        (grad_input,) = F.flatten_backward(grad_output, self._saved(), self.start_dim, self.end_dim)
+        (grad_input,) = F.flatten_backward(grad_output, *self._saved().args)
         return grad_input
 
     def extra_repr(self) -> str:

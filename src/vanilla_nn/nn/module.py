@@ -18,6 +18,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..autograd.engine import is_grad_enabled
+from ..autograd.function import FunctionalCall
 from ..autograd.tensor import Tensor
 from ..functional._args import FLOAT_DTYPES
 
@@ -299,7 +300,8 @@ class Module:
         if state is None:
             object.__setattr__(self, "_cache", None)
             return
-        first = state[0] if isinstance(state, tuple) and state else state
+        first = state.args[0] if isinstance(state, FunctionalCall) else state
+        first = first[0] if isinstance(first, tuple) and first else first
         previous = self.__dict__.get("_cache")
         discarded = previous is not None and previous.backward_calls == 0
         keep = is_grad_enabled() and not isinstance(first, Tensor)

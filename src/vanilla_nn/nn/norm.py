@@ -14,6 +14,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.function import FunctionalCall
 from ..autograd.tensor import Tensor
 from .conv import _positive_int
 from .module import Module, Parameter, check_dtype
@@ -82,15 +83,14 @@ class _BatchNorm(Module):
         use_batch_stats = self.training or self.running_mean is None
         args = (self.running_mean, self.running_var, weight, bias, use_batch_stats, momentum, self.eps)
         output = F.batch_norm(input, *args)
-        self._save((input, args))
+        self._save(FunctionalCall((input, *args), {}))  # the same typed state the tape keeps
         if update:
             self.running_mean, self.running_var = F.batch_norm_running_stats(
                 input.data if on_tape else input, self.running_mean, self.running_var, momentum)
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        input, args = self._saved()
-        grad_input, grad_weight, grad_bias = F.batch_norm_backward(grad_output, input, *args)
+        grad_input, grad_weight, grad_bias = F.batch_norm_backward(grad_output, *self._saved().args)
         if self.weight is not None and grad_weight is not None:
             self.weight.accumulate_grad(grad_weight)
         if self.bias is not None and grad_bias is not None:

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.function import FunctionalCall
 from ..autograd.tensor import Tensor
 from ..functional._args import check_bool
 from ..functional.pool import (
@@ -132,11 +133,11 @@ class _AvgPoolNd(Module):
 
     def forward(self, input: Any) -> Any:
         output = getattr(F, f"avg_pool{self.ndim}d")(input, *self._args())
-        self._save(input)  # nothing kept on the tape (a Tensor input) or under no_grad()
+        self._save(FunctionalCall((input, *self._args()), {}))  # nothing kept on the tape or under no_grad()
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        (grad_input,) = getattr(F, f"avg_pool{self.ndim}d_backward")(grad_output, self._saved(), *self._args())
+        (grad_input,) = getattr(F, f"avg_pool{self.ndim}d_backward")(grad_output, *self._saved().args)
         return grad_input
 
     def extra_repr(self) -> str:
@@ -175,12 +176,12 @@ class _AdaptiveAvgPoolNd(Module):
 
     def forward(self, input: Any) -> Any:
         output = getattr(F, f"adaptive_avg_pool{self.ndim}d")(input, self.output_size)
-        self._save(input)  # nothing kept on the tape (a Tensor input) or under no_grad()
+        self._save(FunctionalCall((input, self.output_size), {}))  # nothing kept on the tape or under no_grad()
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         backward = getattr(F, f"adaptive_avg_pool{self.ndim}d_backward")
-        (grad_input,) = backward(grad_output, self._saved(), self.output_size)
+        (grad_input,) = backward(grad_output, *self._saved().args)
         return grad_input
 
     def extra_repr(self) -> str:
@@ -270,13 +271,12 @@ class _MaxUnpoolNd(Module):
         """Pooled values and their indices -> the unpooled ``(N, C, *O)`` (zeros elsewhere)."""
         args = (self.kernel_size, self.stride, self.padding, output_size)
         output = getattr(F, f"max_unpool{self.ndim}d")(input, indices, *args)
-        self._save((input, indices, args))
+        self._save(FunctionalCall((input, indices, *args), {}))
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         """``grad_input``: ``grad_output`` read back at the indices (the indices get no gradient)."""
-        input, indices, args = self._saved()
-        (grad_input,) = getattr(F, f"max_unpool{self.ndim}d_backward")(grad_output, input, indices, *args)
+        (grad_input,) = getattr(F, f"max_unpool{self.ndim}d_backward")(grad_output, *self._saved().args)
         return grad_input
 
     def extra_repr(self) -> str:

@@ -32,7 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from .._files import CorruptFileError, allocate, atomic_write, describe, read_exact
+from .._files import CorruptFileError, allocate, describe, read_exact
+from .._io import atomic_open as atomic_write  # temp file beside the target, fsync, rename
 
 __all__ = ["save", "load", "read_safetensors", "write_safetensors", "read_npz", "CorruptFileError"]
 

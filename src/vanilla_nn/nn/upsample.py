@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.function import FunctionalCall
 from .module import Module
 
 __all__ = ["Upsample", "UpsamplingNearest2d", "UpsamplingBilinear2d"]
@@ -59,11 +60,11 @@ class Upsample(Module):
     def forward(self, input: Any) -> Any:
         """``(N, C, *S)`` -> ``(N, C, *O)``."""
         output = F.interpolate(input, *self._args())
-        self._save(input)  # nothing kept on the tape (a Tensor input) or under no_grad()
+        self._save(FunctionalCall((input, *self._args()), {}))  # nothing kept on the tape or under no_grad()
         return output
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        (grad_input,) = F.interpolate_backward(grad_output, self._saved(), *self._args())
+        (grad_input,) = F.interpolate_backward(grad_output, *self._saved().args)
         return grad_input
 
     def extra_repr(self) -> str:
