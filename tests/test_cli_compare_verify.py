@@ -199,9 +199,12 @@ def test_verify_counts_layer_ops(capsys):
     totals = _json_line(capsys.readouterr().out)
     # each case: 2 oracles x 2 dtypes + one float64 gradcheck
     assert totals["checks"] == 5 * len(cases) and totals["failed"] == 0
-    # only a given dropout mask is skipped, by both frameworks in both dtypes (it cannot be handed to them)
+    # skipped: a given dropout mask, by both frameworks in both dtypes (it cannot be handed to them), and
+    # class weights in cross-entropy by TensorFlow in both dtypes
     masked = [c for c in cases if c.op == "dropout" and "mask" in c.label]
-    assert len(masked) == 1 and totals["skipped"] == 4 * len(masked)
+    weighted = [c for c in cases if c.op == "cross_entropy" and c.shapes[2] is not None]
+    assert len(masked) == 1 and len(weighted) == 1
+    assert totals["skipped"] == 4 * len(masked) + 2 * len(weighted)
 
 
 def test_verify_gradcheck_catches_batch_norm_backward_without_the_batch_terms(capsys, monkeypatch):
@@ -227,7 +230,8 @@ def test_verify_gradcheck_catches_batch_norm_backward_without_the_batch_terms(ca
 def test_verify_catches_cross_entropy_ignoring_label_smoothing(capsys, monkeypatch):
     real = F.cross_entropy_backward
     monkeypatch.setattr(F, "cross_entropy_backward",
-                        lambda gy, x, t, reduction="mean", label_smoothing=0.0: real(gy, x, t, reduction))
+                        lambda gy, x, t, weight=None, ignore_index=-100, reduction="mean", label_smoothing=0.0:
+                        real(gy, x, t, weight, ignore_index, reduction))
     assert cli.main(["verify", "--quick", "--json", "--op", "cross_entropy", "--oracle", "all"]) == 1
     out = capsys.readouterr().out
     totals = _json_line(out)

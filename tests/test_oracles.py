@@ -321,12 +321,16 @@ def test_linear_and_activations_by_hand(oracle):
 # --- how the matrix draws its arrays ----------------------------------------------------------------------
 
 def test_make_arrays_draws_valid_class_indices_variances_and_masks():
-    ce = make_arrays(Case("cross_entropy", ((6, 4, 3), (6, 3))), "float32", seed=1)
+    ce = make_arrays(Case("cross_entropy", ((6, 4, 3), (6, 3), None)), "float32", seed=1)
     assert ce[0].dtype == np.float32 and not ce[0].flags.c_contiguous
     assert ce[1].dtype == np.int64 and ce[1].shape == (6, 3) and not ce[1].flags.c_contiguous
     assert ce[1].min() >= 0 and ce[1].max() < 4  # classes along dim 1 of the logits
-    unbatched = make_arrays(Case("cross_entropy", ((5,), ())), "float64")
-    assert unbatched[1].shape == () and 0 <= unbatched[1] < 5
+    unbatched = make_arrays(Case("cross_entropy", ((5,), (), (5,))), "float64")
+    assert unbatched[1].shape == () and 0 <= unbatched[1] < 5 and unbatched[2].min() >= 0.5  # weights > 0
+    # a target shaped like the logits holds class probabilities: positive, summing to 1 over the classes
+    probabilities = make_arrays(Case("cross_entropy", ((6, 4, 3), (6, 4, 3), None)), "float64")[1]
+    assert probabilities.dtype == np.float64 and probabilities.min() > 0
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0)
     bn = make_arrays(Case("batch_norm", ((4, 3), (3,), (3,), None, (3,))), "float64")
     assert bn[2].min() >= 0.5 and bn[3] is None  # running_var is a variance
     mask = make_arrays(Case("dropout", ((50, 40), (50, 40)), {"p": 0.25, "training": True}), "float32")[1]

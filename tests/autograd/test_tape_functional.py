@@ -30,7 +30,7 @@ def _on_tape(info, arrays, target_as_tensor: bool):
     differentiated floats require grad, the others stay constant."""
     tensors = []
     for name, array in zip(info.arrays, arrays, strict=True):
-        if array is None or name in info.keyword:
+        if array is None or (name in info.keyword and name not in info.grads):
             tensors.append(array)
         elif name in info.grads:
             tensors.append(vn.Tensor(array, requires_grad=True))

@@ -92,3 +92,60 @@ RNG = np.random.default_rng(0)
 def test_bad_arguments_are_named(fn, args, kwargs, error, name):
     with pytest.raises(error, match=name):
         fn(*args, **kwargs)
+
+
+# --- dropout2d: one mask value per channel ----------------------------------------------------------------
+
+@pytest.mark.parametrize("p", [0.0, 0.3, 0.5, 1.0])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dropout2d_matches_torch_for_torchs_channel_mask(p, dtype):
+    rng = np.random.default_rng(0)
+    x, gy = random(rng, (6, 5, 3, 4), dtype), random(rng, (6, 5, 3, 4), dtype)
+    before = x.copy()
+    torch.manual_seed(11)
+    full = TF.dropout2d(torch.ones(x.shape, dtype=to_torch(x).dtype), p, training=True).numpy()
+    mask = np.ascontiguousarray(full[..., :1, :1])
+    np.testing.assert_array_equal(np.broadcast_to(mask, x.shape), full)  # torch's mask is per channel too
+    torch.manual_seed(11)
+    xt = to_torch(x)
+    yt = TF.dropout2d(xt, p, training=True)
+    yt.backward(to_torch(gy, False))
+    y = F.dropout2d(x, p, mask=mask)
+    (gx,) = F.dropout2d_backward(gy, x, p, mask=mask)
+    assert_close(y, yt.detach().numpy())
+    assert_close(gx, xt.grad.numpy())
+    np.testing.assert_array_equal(x, before)
+
+
+def test_dropout2d_draws_a_seeded_channel_mask_and_eval_is_the_identity():
+    x = np.ones((40, 30, 2, 2))
+    y = F.dropout2d(x, 0.25, rng=np.random.default_rng(5))
+    mask = F.dropout_mask(F.dropout2d_mask_shape(x.shape), 0.25, np.random.default_rng(5))
+    np.testing.assert_array_equal(y, np.broadcast_to(mask, x.shape))
+    assert abs((mask == 0).mean() - 0.25) < 0.03
+    assert F.dropout2d_mask_shape((3, 4, 5)) == (3, 1, 1)
+    np.testing.assert_array_equal(F.dropout2d(x, 0.5, training=False), x)
+    assert F.dropout2d_backward(np.ones((3, 2, 2)), np.ones((3, 2, 2)), 0.5, training=False)[0].shape == (3, 2, 2)
+
+
+X4 = np.zeros((2, 3, 4, 4))
+M4 = np.ones((2, 3, 1, 1))
+
+
+@pytest.mark.parametrize("fn,args,kwargs,error,name", [
+    (F.dropout2d, (np.zeros((2, 3)),), {}, ValueError, "input.shape"),
+    (F.dropout2d, (np.zeros((1, 2, 3, 4, 5)),), {}, ValueError, "input.shape"),
+    (F.dropout2d, (X4.astype(np.int32),), {}, TypeError, "input"),
+    (F.dropout2d, (X4, 1.5), {}, ValueError, "p="),
+    (F.dropout2d, (X4, "0.5"), {}, TypeError, "p="),
+    (F.dropout2d, (X4, 0.5, 1), {}, TypeError, "training"),
+    (F.dropout2d, (X4, 0.5), {"mask": np.ones((2, 3, 4, 4))}, ValueError, "mask.shape"),
+    (F.dropout2d, (X4, 0.5), {"mask": M4.astype(np.int64)}, TypeError, "mask"),
+    (F.dropout2d, (X4, 0.5), {"rng": 3}, TypeError, "rng"),
+    (F.dropout2d_backward, (np.zeros((2, 3, 4, 3)), X4, 0.5), {"mask": M4}, ValueError, "grad_output"),
+    (F.dropout2d_backward, (X4, X4, 0.5), {}, ValueError, "mask"),
+    (F.dropout2d_mask_shape, ((2, 3),), {}, ValueError, "input.shape"),
+])
+def test_dropout2d_bad_arguments_are_named(fn, args, kwargs, error, name):
+    with pytest.raises(error, match=name):
+        fn(*args, **kwargs)

@@ -131,12 +131,23 @@ def test_dropout_bad_p():
         nn.Dropout(1.5)
 
 
+W5 = np.array([0.5, 2.0, 1.0, 0.0, 1.5])  # class weights, one of them 0
 LOSS_CASES = [
     ("CrossEntropyLoss", dict(), (6, 5), "class"),
     ("CrossEntropyLoss", dict(reduction="sum"), (6, 5), "class"),
     ("CrossEntropyLoss", dict(reduction="none"), (6, 5), "class"),
     ("CrossEntropyLoss", dict(label_smoothing=0.1), (6, 5), "class"),
     ("CrossEntropyLoss", dict(reduction="sum", label_smoothing=0.3), (4, 3, 2, 2), "class"),
+    ("CrossEntropyLoss", dict(weight=W5, ignore_index=2, label_smoothing=0.2), (6, 5), "class"),
+    ("CrossEntropyLoss", dict(weight=W5, ignore_index=1, reduction="none"), (3, 5, 2), "class"),
+    ("CrossEntropyLoss", dict(weight=W5, label_smoothing=0.1), (6, 5), "probability"),
+    ("CrossEntropyLoss", dict(reduction="none"), (3, 5, 2), "probability"),
+    ("NLLLoss", dict(), (6, 5), "class"),
+    ("NLLLoss", dict(weight=W5, ignore_index=0), (6, 5), "class"),
+    ("NLLLoss", dict(weight=W5, reduction="none"), (3, 5, 2), "class"),
+    ("BCEWithLogitsLoss", dict(), (6, 5), "binary"),
+    ("BCEWithLogitsLoss", dict(weight=np.arange(1.0, 6.0), pos_weight=W5 + 1, reduction="sum"), (6, 5), "binary"),
+    ("BCEWithLogitsLoss", dict(pos_weight=np.array([2.0]), reduction="none"), (3, 4, 1), "binary"),
     ("MSELoss", dict(), (6, 5), "value"),
     ("MSELoss", dict(reduction="sum"), (3, 4, 2), "value"),
     ("MSELoss", dict(reduction="none"), (6, 5), "value"),
@@ -150,10 +161,17 @@ def test_losses_match_torch(name, options, shape, target_kind, dtype):
     rng = np.random.default_rng(4)
     if target_kind == "class":
         target = rng.integers(0, shape[1], (shape[0], *shape[2:])).astype(np.int64)
+    elif target_kind == "probability":
+        target = rng.uniform(0, 1, shape)
+        target = (target / target.sum(axis=1, keepdims=True)).astype(dtype)
+    elif target_kind == "binary":
+        target = rng.integers(0, 2, shape).astype(dtype)
     else:
         target = rng.standard_normal(shape).astype(dtype)
-    ours = getattr(nn, name)(**options)
-    theirs = getattr(torch.nn, name)(**options)
+    arrays = {k: v.astype(dtype) for k, v in options.items() if isinstance(v, np.ndarray)}
+    ours = getattr(nn, name)(**{**options, **arrays})
+    theirs = getattr(torch.nn, name)(**{**options, **{k: torch.from_numpy(v) for k, v in arrays.items()}})
+    assert list(ours.state_dict()) == list(theirs.state_dict())  # weight / pos_weight are buffers
     tx = torch.tensor(x, requires_grad=True)
     tloss = theirs(tx, torch.from_numpy(target))
     loss = ours(noncontiguous(x), noncontiguous(target))
@@ -168,6 +186,27 @@ def test_losses_match_torch(name, options, shape, target_kind, dtype):
         tloss.backward()
         grad = ours.backward()
     assert_close(grad, tx.grad.numpy(), dtype, "grad wrt prediction")
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("dim", [0, 1, -1])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_softmax_layers_match_torch(name, dim, dtype):
+    run_against_torch(torch, getattr(nn, name)(dim=dim), getattr(torch.nn, name)(dim=dim),
+                      _input((3, 4, 5), dtype) * 4)
+
+
+@pytest.mark.parametrize("name", ["Softmax", "LogSoftmax"])
+@pytest.mark.parametrize("shape", [(5,), (2, 5), (2, 3, 4), (2, 3, 4, 2)])
+def test_softmax_layers_implicit_dim_is_pytorchs(name, shape):
+    x = _input(shape, np.float64)
+    with pytest.warns(UserWarning, match="Implicit dimension"):
+        y = getattr(nn, name)()(x)
+    with pytest.warns(UserWarning):
+        y_ref = getattr(torch.nn, name)()(torch.from_numpy(x)).numpy()
+    assert_close(y, y_ref, np.float64, "output")
+    with pytest.raises(TypeError, match="dim=1.5"):
+        getattr(nn, name)(1.5)
 
 
 @pytest.mark.parametrize(("target", "exc", "word"), [
@@ -191,3 +230,11 @@ def test_loss_bad_arguments():
         nn.MSELoss()(np.zeros((3, 2)), np.zeros((3, 3)))
     with pytest.raises(RuntimeError, match="before a forward"):
         nn.MSELoss().backward()
+    with pytest.raises(TypeError, match="ignore_index"):
+        nn.CrossEntropyLoss(ignore_index=1.0)
+    with pytest.raises(TypeError, match="weight"):
+        nn.NLLLoss(weight=np.array([1, 2]))
+    with pytest.raises(TypeError, match="pos_weight"):
+        nn.BCEWithLogitsLoss(pos_weight=[1, 2])
+    with pytest.raises(ValueError, match="weight.shape"):
+        nn.CrossEntropyLoss(weight=np.ones(3))(np.zeros((2, 4)), np.zeros(2, np.int64))

@@ -5,7 +5,7 @@
 returns a Tensor whose node calls the op's own backward. The node's saved state is typed:
 
 - for the ops in :data:`SAVING`, the state the op's saving forward returns (the convolution's padded
-  input and im2col matrix, the transposed one's input, max pooling's argmax, dropout's mask), and the
+  input and im2col matrix, the transposed one's input, max pooling's argmax, dropout's and dropout2d's masks), and the
   backward from that state;
 - for every other op, :class:`FunctionalCall`: the bound ndarray arguments, given back to
   ``<op>_backward(grad_output, *args, **kwargs)``, the function ``vanilla-nn verify`` proves.
@@ -30,7 +30,14 @@ from ..functional.conv import (
     conv_transpose_backward_saved,
     conv_transpose_forward_saving,
 )
-from ..functional.dropout import dropout, dropout_backward, dropout_mask
+from ..functional.dropout import (
+    dropout,
+    dropout2d,
+    dropout2d_backward,
+    dropout2d_mask_shape,
+    dropout_backward,
+    dropout_mask,
+)
 from .engine import Node, is_grad_enabled
 from .tensor import Tensor
 
@@ -63,6 +70,21 @@ def _dropout_saving(input: Any, p: float = 0.5, training: bool = True, *, mask: 
 
 def _dropout_backward_saved(grad_output: np.ndarray, saved: DropoutSaved) -> tuple:
     return dropout_backward(grad_output, *saved.call.args, **saved.call.kwargs)
+
+
+def _dropout2d_saving(input: Any, p: float = 0.5, training: bool = True, *, mask: Any = None,
+                      rng: np.random.Generator | None = None) -> tuple[np.ndarray, DropoutSaved]:
+    """dropout2d keeping its channel mask ``(N, C, 1, 1)`` / ``(C, 1, 1)`` for backward."""
+    x = np.asarray(input)
+    if training and mask is None and x.dtype.kind == "f" and x.ndim in (3, 4):
+        mask = dropout_mask(dropout2d_mask_shape(x.shape), p, rng if rng is not None else np.random.default_rng(),
+                            x.dtype)
+    y = dropout2d(input, p, training, mask=mask, rng=rng)
+    return y, DropoutSaved(FunctionalCall((input, p, training), {"mask": mask}))
+
+
+def _dropout2d_backward_saved(grad_output: np.ndarray, saved: DropoutSaved) -> tuple:
+    return dropout2d_backward(grad_output, *saved.call.args, **saved.call.kwargs)
 
 
 def _conv_saving(*args: Any, **kwargs: Any) -> tuple[np.ndarray, Any]:
@@ -102,6 +124,7 @@ SAVING: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
     **{name: (conv_transpose_forward_saving, conv_transpose_backward_saved)
        for name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_transpose_nd")},
     "dropout": (_dropout_saving, _dropout_backward_saved),
+    "dropout2d": (_dropout2d_saving, _dropout2d_backward_saved),
     **{f"max_pool{n}d": (_max_pool_saving(n), pool.max_pool_backward_saved) for n in (1, 2, 3)},
     **{f"adaptive_max_pool{n}d": (_adaptive_max_pool_saving(n), pool.adaptive_max_pool_backward_saved)
        for n in (1, 2, 3)},

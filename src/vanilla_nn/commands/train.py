@@ -7,6 +7,11 @@ history.json (loss and accuracy per epoch); after the last epoch also curves.png
 feature_maps.png. Ctrl-C keeps the last completed epoch; `--resume DIR` with the same arguments then ends
 bit-identical to an uninterrupted run. A non-finite loss or weight stops the run (exit 1) and leaves --out as
 the last good epoch wrote it. One run at a time writes into a directory (a lock file, .vanilla-nn-train.lock).
+
+Data parallel on MPI: run as ``mpiexec -n N vanilla-nn train ...`` (or ``--workers N``, which launches that
+mpiexec itself) every rank trains on its shard of each global batch of --batch-size images and the gradients
+are averaged, so the weights equal one process's on the same batches (to rounding). Only rank 0 prints and
+writes; a failure on any rank ends every rank with one line.
 """
 
 from __future__ import annotations
@@ -14,6 +19,9 @@ from __future__ import annotations
 import argparse
 import contextlib
 import math
+import os
+import signal
+import subprocess
 import sys
 import tempfile
 import time
@@ -45,7 +53,10 @@ HISTORY = "history.json"
 PLOTS = ("curves.png", "filters.png", "feature_maps.png")
 RUN_FILES = (*WEIGHTS, CHECKPOINT, HISTORY, *PLOTS)
 # the options a resumed run must repeat: they decide every number of the run
-TRAINING_ARGS = ("dataset", "seed", "model", "epochs", "batch_size", "lr", "limit")
+TRAINING_ARGS = ("dataset", "seed", "model", "epochs", "batch_size", "lr", "limit", "dtype")
+# what a checkpoint written before an option existed means by it
+TRAINING_DEFAULTS = {"dtype": "float32"}
+DTYPES = ("float32", "float64")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -74,6 +85,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true",
                         help="no per-epoch progress (a bar on a terminal, otherwise one line per epoch) "
                              "(default: progress on)")
+    parser.add_argument("--dtype", choices=DTYPES, default="float32",
+                        help="the precision of the weights, the data and every computation (default: %(default)s)")
+    parser.add_argument("--workers", type=positive_int, default=1,
+                        help="train data-parallel in N processes on MPI: runs `mpiexec -n N` from this Python's "
+                             "bin/ (the dist extra: mpi4py, mpich); --batch-size stays the global batch "
+                             "(default: %(default)s, no MPI)")
+    parser.add_argument("--sync-bn", choices=("on", "off"), default="on",
+                        help="with several processes, batch norm uses the statistics of the whole global batch "
+                             "(SyncBatchNorm, as one process computes) rather than each process's shard; no "
+                             "effect in one process (default: %(default)s)")
 
 
 # -- checks before any work -----------------------------------------------------------------------------------
@@ -154,15 +175,16 @@ def model_config(name: str, in_channels: int, num_classes: int, image_size: tupl
     return {"in_channels": in_channels, "num_classes": num_classes, "width_mult": 0.25}
 
 
-def build_model(name: str, config: dict[str, Any], seed: int) -> Any:
-    """Model ``name`` with ``config``, initialised from ``seed`` (the layers' global generator, which dropout
-    draws from, is reseeded too)."""
+def build_model(name: str, config: dict[str, Any], seed: int, dtype: Any = np.float32) -> Any:
+    """Model ``name`` with ``config`` and parameters of ``dtype``, initialised from ``seed`` (the layers'
+    global generator, which dropout draws from, is reseeded too)."""
     from .. import models, nn
 
     nn.init.manual_seed(seed)
     if name == "lenet":
-        return models.lenet(**{**config, "image_size": tuple(config["image_size"])}, rng=np.random.default_rng(seed))
-    return getattr(models, name)(**config, rng=np.random.default_rng(seed))
+        return models.lenet(**{**config, "image_size": tuple(config["image_size"])}, dtype=dtype,
+                            rng=np.random.default_rng(seed))
+    return getattr(models, name)(**config, dtype=dtype, rng=np.random.default_rng(seed))
 
 
 # -- the training loop ----------------------------------------------------------------------------------------
@@ -171,24 +193,34 @@ class Diverged(CommandError):
     """A non-finite loss or weight: the run stops (exit 1) without writing."""
 
 
-def _step(model: Any, loss_fn: Any, optimizer: Any, xb: np.ndarray, yb: np.ndarray, tape: bool
-          ) -> tuple[float, np.ndarray]:
+def _step(model: Any, loss_fn: Any, optimizer: Any, xb: np.ndarray, yb: np.ndarray, tape: bool,
+          global_size: int | None = None) -> tuple[float, np.ndarray]:
     """One optimizer step, on the autograd tape (``tape``) or the layers' explicit backward (Sequential models
-    only); returns the batch's mean loss and logits."""
+    only); returns the mean loss and the logits of ``xb``.
+
+    Data parallel (``global_size``: the global batch of which ``xb`` is this rank's shard): the loss gradient
+    is scaled by ``W n_r / N`` and the gradients are averaged over the ranks before the step, so every rank
+    steps with the gradient of the whole global batch's mean loss."""
+    from .. import distributed
+
+    scale = 1.0 if global_size is None else distributed.loss_scale(len(yb), global_size)
     optimizer.zero_grad()
     if tape:
         import vanilla_nn as vn
 
         logits = model(vn.tensor(xb))
         loss = loss_fn(logits, yb)
-        loss.backward()
-        optimizer.step()
-        return float(loss.data), np.asarray(logits.data)
-    logits = model(xb)
-    loss = loss_fn(logits, yb)
-    model.backward(loss_fn.backward())
+        (loss if scale == 1.0 else loss * scale).backward()
+        value, logits = float(loss.data), np.asarray(logits.data)
+    else:
+        logits = model(xb)
+        value = float(loss_fn(logits, yb))
+        grad = loss_fn.backward()
+        model.backward(grad if scale == 1.0 else grad * grad.dtype.type(scale))
+    if global_size is not None:
+        distributed.all_reduce_gradients(model)
     optimizer.step()
-    return float(loss), logits
+    return value, logits
 
 
 def _first_non_finite(model: Any) -> str | None:
@@ -258,11 +290,12 @@ def train_epoch(run: Run, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_te
                 progress: bool) -> None:
     """One epoch of Adam + cross-entropy, then one step of the cosine schedule; appends to ``run.history``;
     :class:`Diverged` on a non-finite value."""
-    from .. import nn
+    from .. import distributed, nn
     from .._io import _fault_point
     from ..data import batches
 
     args, model = run.args, run.model
+    parallel = distributed.is_distributed()
     loss_fn = nn.CrossEntropyLoss()
     live_bar = progress and sys.stderr.isatty()  # a log file gets one line per epoch instead of a redrawn bar
     tqdm = optional("tqdm").tqdm if live_bar else _NoBar
@@ -272,7 +305,12 @@ def train_epoch(run: Run, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_te
               disable=not live_bar, leave=True, dynamic_ncols=True) as bar:
         for step, (xb, yb) in enumerate(batches(x, y, args.batch_size, rng=run.batch_rng), start=1):
             _fault_point("step")  # tests interrupt here: "step#5" is the 5th step of the process
-            loss, logits = _step(model, loss_fn, run.optimizer, xb, yb, run.tape)
+            if parallel:  # this rank's part of the global batch
+                mine = distributed.shard(np.arange(len(yb)))
+                global_size, xb, yb = len(yb), xb[mine], yb[mine]
+            else:
+                global_size = None
+            loss, logits = _step(model, loss_fn, run.optimizer, xb, yb, run.tape, global_size)
             bad = None if math.isfinite(loss) else f"the loss is {loss}"
             if bad is None and (name := _first_non_finite(model)) is not None:
                 bad = f"parameter {name} is no longer finite"
@@ -285,7 +323,10 @@ def train_epoch(run: Run, x: np.ndarray, y: np.ndarray, x_test: np.ndarray, y_te
             correct += int((logits.argmax(axis=1) == yb).sum())
             seen += len(yb)
             bar.update(1)
-            bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+            if not parallel:
+                bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}")
+        if parallel:  # the epoch's totals over every rank (the bar shows them once per epoch)
+            total_loss, correct, seen = (float(v) for v in distributed.all_reduce_sum([total_loss, correct, seen]))
         test_accuracy = float((predict_logits(model, x_test).argmax(axis=1) == y_test).mean())
         bar.set_postfix(loss=f"{total_loss / seen:.4f}", acc=f"{correct / seen:.3f}", test=f"{test_accuracy:.3f}")
     if progress and not live_bar:
@@ -362,11 +403,11 @@ def _resume(args: argparse.Namespace) -> Any:
 
     checkpoint = _checkpoint.read(Path(args.resume) / CHECKPOINT)
     for name in TRAINING_ARGS:
-        if checkpoint.args.get(name) != getattr(args, name):
+        made = checkpoint.args.get(name, TRAINING_DEFAULTS.get(name))
+        if made != getattr(args, name):
             flag = "--" + name.replace("_", "-")
             raise UsageError(f"--resume {args.resume}: the checkpoint was made with {flag} "
-                             f"{checkpoint.args.get(name)}, this run has {getattr(args, name)}; resume with the "
-                             f"same arguments")
+                             f"{made}, this run has {getattr(args, name)}; resume with the same arguments")
     if not 1 <= checkpoint.epoch <= args.epochs:
         raise InputError(f"{Path(args.resume) / CHECKPOINT}: epoch {checkpoint.epoch} is outside 1..{args.epochs}")
     return checkpoint
@@ -380,16 +421,22 @@ def _setup(args: argparse.Namespace, out: Path) -> tuple[Run, Any, int]:
     x, y = split.x_train, split.y_train
     if args.limit is not None:
         x, y = x[:args.limit], y[:args.limit]
-    split = split._replace(x_train=x, y_train=y)
+    split = split._replace(x_train=x.astype(args.dtype, copy=False), y_train=y,
+                           x_test=split.x_test.astype(args.dtype, copy=False))
+    x = split.x_train
     num_classes = max(10, int(y.max()) + 1, int(split.y_test.max()) + 1)
     config = model_config(args.model, x.shape[1], num_classes, tuple(x.shape[-2:]))
     try:
-        model = build_model(args.model, config, args.seed)
+        model = build_model(args.model, config, args.seed, np.dtype(args.dtype))
         model.eval()
         predict_logits(model, x[:1])
     except ValueError as error:
         raise InputError(f"the {args.dataset} images (shape {x.shape[1:]}) do not fit --model {args.model}: "
                          f"{error}") from None
+    from .. import distributed
+
+    if distributed.is_distributed() and args.sync_bn == "on":
+        model = distributed.convert_sync_batchnorm(model)  # same parameters and state-dict keys
     run = new_run(args, out, args.model, config, model)
     if checkpoint is None:
         return run, split, 1
@@ -410,25 +457,124 @@ def _setup(args: argparse.Namespace, out: Path) -> tuple[Run, Any, int]:
 
 
 def run(args: argparse.Namespace) -> int:
+    from .. import distributed
+
     check_dataset_arguments(args)
     _check_model_available(args.model)
     for flag, value in (("--out", args.out), ("--resume", args.resume)):
         if value is not None and not value.strip():
             raise UsageError(f"{flag} must name a directory, got an empty string")
+    if args.workers > 1:
+        if distributed.launched_by_mpi():
+            raise UsageError(f"--workers {args.workers}: this process already runs under mpiexec; give "
+                             f"either mpiexec -n N or --workers N")
+        check_out(Path(args.out))
+        return launch_workers(args)
+    if distributed.launched_by_mpi():
+        distributed.init()
+    with distributed.fail_together("vanilla-nn train"), _one_line_per_job():
+        return _train(args, distributed.rank() == 0)
+
+
+@contextlib.contextmanager
+def _one_line_per_job() -> Any:
+    """Under MPI, a :class:`CommandError` on any rank ends every rank with one line (``vanilla-nn train: rank
+    r/W: message``) and its exit status; ranks other than 0 wait a moment first, so that when every rank fails
+    alike (a divergence, Ctrl-C) only rank 0 speaks. In one process the error propagates unchanged."""
+    from .. import distributed
+
+    try:
+        yield
+    except CommandError as error:
+        if not distributed.is_distributed():
+            raise
+        if distributed.rank() != 0:
+            time.sleep(0.5)
+        with contextlib.suppress(Exception):
+            sys.stdout.flush()
+            sys.stderr.write(f"vanilla-nn train: rank {distributed.rank()}/{distributed.world_size()}: "
+                             f"{' '.join(str(error).split())}\n")
+            sys.stderr.flush()
+        distributed._end_job(error.exit_code)
+
+
+def worker_command(args: argparse.Namespace) -> list[str]:
+    """``[mpiexec, -n, N, python, -m, vanilla_nn.cli, train, ...]``: the same run with every option spelled
+    out, except ``--workers``."""
+    command = [str(Path(sys.executable).parent / "mpiexec"), "-n", str(args.workers), sys.executable, "-m",
+               "vanilla_nn.cli", "train", "--dataset", args.dataset, "--seed", str(args.seed), "--model",
+               args.model, "--epochs", str(args.epochs), "--batch-size", str(args.batch_size), "--lr",
+               repr(args.lr), "--out", args.out, "--dtype", args.dtype, "--sync-bn", args.sync_bn]
+    for flag, value in (("--data-dir", args.data_dir), ("--limit", args.limit), ("--resume", args.resume)):
+        if value is not None:
+            command += [flag, str(value)]
+    for flag in ("no_plots", "json", "no_progress"):
+        if getattr(args, flag):
+            command.append("--" + flag.replace("_", "-"))
+    return command
+
+
+def launch_workers(args: argparse.Namespace) -> int:
+    """Run this training in ``args.workers`` MPI processes (one BLAS thread each); returns their exit status.
+    Ctrl-C is passed on to them (they keep the last completed epoch) and exits 130."""
+    import importlib.util
+
+    command = worker_command(args)
+    if importlib.util.find_spec("mpi4py") is None:
+        raise UsageError(f"--workers {args.workers} needs the dist extra (mpi4py, mpich): "
+                         f"pip install 'vanilla-nn[dist]'")
+    if not Path(command[0]).is_file():
+        raise UsageError(f"--workers {args.workers} needs {command[0]}, which is missing (the mpich wheel of the "
+                         f"dist extra provides it: pip install 'vanilla-nn[dist]')")
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
+    with contextlib.suppress(AttributeError):
+        sys.stdout.flush()
+    # its own session: a terminal's Ctrl-C reaches this process only, which passes it on once (a second SIGINT
+    # makes mpiexec abort the ranks at once, before they report what they kept)
+    process = subprocess.Popen(command, env=env, start_new_session=True)
+    try:
+        code = process.wait()
+    except KeyboardInterrupt:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)  # mpiexec passes it to every rank
+        try:
+            process.wait(timeout=15)
+        except (subprocess.TimeoutExpired, KeyboardInterrupt):
+            process.kill()
+            process.wait()
+        return 130
+    return code if code >= 0 else 128 - code
+
+
+def _train(args: argparse.Namespace, writer: bool) -> int:
+    """The run (every rank under MPI; only the ``writer`` prints and writes)."""
+    from .. import distributed
+
     out = Path(args.out)
-    check_out(out)
-    lock = lock_out(out)  # noqa: F841 - held until the process exits
+    if writer:
+        check_out(out)
+        lock = lock_out(out)  # noqa: F841 - held until the process exits
     start = time.perf_counter()
     train_run, split, first = _setup(args, out)
+    workers, n = distributed.world_size(), len(split.y_train)
+    if workers > 1 and (args.batch_size < workers or 0 < n % args.batch_size < workers):
+        raise UsageError(f"--batch-size {args.batch_size} leaves a batch of fewer images than the {workers} "
+                         f"processes ({n} training images); choose a larger --batch-size or another --limit")
+    distributed.broadcast_parameters(train_run.model)  # every rank starts from rank 0's weights
     sample = None if args.no_plots else (split.x_test[0], int(split.y_test[0]))
     epoch = first
     try:
-        for epoch in range(first, args.epochs + 1):
-            train_epoch(train_run, split.x_train, split.y_train, split.x_test, split.y_test, epoch,
-                        not args.no_progress)
-            save_run(train_run, epoch, sample if epoch == args.epochs else None)
-        if first > args.epochs:  # resuming a finished run: write the final set again
-            save_run(train_run, args.epochs, sample)
+        # overflow in a diverging run is reported once, as a divergence, not as NumPy's warnings on every rank
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for epoch in range(first, args.epochs + 1):
+                train_epoch(train_run, split.x_train, split.y_train, split.x_test, split.y_test, epoch,
+                            writer and not args.no_progress)
+                if writer:
+                    save_run(train_run, epoch, sample if epoch == args.epochs else None)
+                else:
+                    train_run.saved_epoch = epoch  # rank 0 wrote it: this rank's messages say so too
+            if first > args.epochs and writer:  # resuming a finished run: write the final set again
+                save_run(train_run, args.epochs, sample)
     except KeyboardInterrupt:
         if train_run.saved_epoch is None:
             kept = f"nothing was written to {out}"
@@ -436,7 +582,8 @@ def run(args: argparse.Namespace) -> int:
             kept = (f"{out / CHECKPOINT} holds epoch {train_run.saved_epoch}; continue with the same arguments "
                     f"plus --resume {out}")
         raise Interrupted(f"interrupted in epoch {epoch}; {kept}") from None
-    _summary(args, train_run, split, out, time.perf_counter() - start)
+    if writer:
+        _summary(args, train_run, split, out, time.perf_counter() - start)
     return 0
 
 

@@ -2,10 +2,10 @@
 
 Runs the matrix in ``vanilla_nn.oracles.cases`` (ops x options x float64/float32): convolutions, transposed
 convolutions, unfold/fold, max/avg/adaptive-avg/adaptive-max pooling, max unpooling, interpolate, linear,
-activations, flatten, softmax/log-softmax, cross-entropy, MSE, batch norm and dropout. Each case's output and
-the gradient of every differentiable array are compared with each oracle's (normwise relative error, tolerance
-1e-10 in float64 and 1e-5 in float32), and each case's backward is checked against central finite differences
-(``vanilla_nn.gradcheck``, float64).
+activations, flatten, softmax/log-softmax, cross-entropy, MSE, batch/group/layer norm, dropout and dropout2d.
+Each case's output and the gradient of every differentiable array are compared with each oracle's (normwise
+relative error, tolerance 1e-10 in float64 and 1e-5 in float32), and each case's backward is checked against
+central finite differences (``vanilla_nn.gradcheck``, float64).
 Arrays without a gradient (integer class targets, batch norm's running statistics, a dropout mask) are inputs
 only. Options an oracle lacks are reported as skipped with the reason, never as passed. Exit status 0 only if
 nothing failed. With --json the last line of output is one JSON object:

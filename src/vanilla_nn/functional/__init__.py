@@ -38,19 +38,31 @@ from .conv import (
     conv_transpose_nd,
     conv_transpose_nd_backward,
 )
-from .dropout import dropout, dropout_backward, dropout_mask
+from .dropout import dropout, dropout2d, dropout2d_backward, dropout2d_mask_shape, dropout_backward, dropout_mask
 from .linear import linear, linear_backward
 from .loss import (
+    binary_cross_entropy_with_logits,
+    binary_cross_entropy_with_logits_backward,
     cross_entropy,
     cross_entropy_backward,
     log_softmax,
     log_softmax_backward,
     mse_loss,
     mse_loss_backward,
+    nll_loss,
+    nll_loss_backward,
     softmax,
     softmax_backward,
 )
-from .norm import batch_norm, batch_norm_backward, batch_norm_running_stats
+from .norm import (
+    batch_norm,
+    batch_norm_backward,
+    batch_norm_running_stats,
+    group_norm,
+    group_norm_backward,
+    layer_norm,
+    layer_norm_backward,
+)
 from .pool import (
     adaptive_avg_pool1d,
     adaptive_avg_pool1d_backward,
@@ -113,9 +125,12 @@ __all__ = [
     # losses
     "softmax", "softmax_backward", "log_softmax", "log_softmax_backward",
     "cross_entropy", "cross_entropy_backward", "mse_loss", "mse_loss_backward",
+    "nll_loss", "nll_loss_backward", "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
     # normalisation, dropout
     "batch_norm", "batch_norm_backward", "batch_norm_running_stats",
     "dropout", "dropout_backward", "dropout_mask",
+    "group_norm", "group_norm_backward", "layer_norm", "layer_norm_backward",
+    "dropout2d", "dropout2d_backward", "dropout2d_mask_shape",
 ]
 
 # Every op of _dispatch.TAPE_GRADIENTS accepts Tensors (records a node calling its *_backward); pure otherwise.

@@ -44,10 +44,15 @@ TAPE_GRADIENTS: dict[str, tuple[str, ...]] = {
     "flatten": ("input",),
     "softmax": ("input",),
     "log_softmax": ("input",),
-    "cross_entropy": ("input",),
+    "cross_entropy": ("input",),  # class indices have no gradient; probability targets get none here either
+    "nll_loss": ("input",),
+    "binary_cross_entropy_with_logits": ("input", "target"),
     "mse_loss": ("input", "target"),
     "batch_norm": ("input", "weight", "bias"),
     "dropout": ("input",),
+    "group_norm": ("input", "weight", "bias"),
+    "layer_norm": ("input", "weight", "bias"),
+    "dropout2d": ("input",),
 }
 
 

@@ -1,4 +1,4 @@
-"""Batch normalisation as pure functions: forward, running-statistics update and backward.
+"""Batch, group and layer normalisation as pure functions: forward, running-statistics update and backward.
 
 Notation: input ``x (N, C)`` or ``(N, C, *S)``; per-channel statistics over the ``M = N * prod(S)`` values
 of each channel; ``w``, ``b`` the optional affine weight and bias ``(C,)``; ``eps`` added to the variance.
@@ -31,7 +31,8 @@ import numpy as np
 
 from ._args import as_float_array, check_bool, check_grad_output_shape, result_dtype
 
-__all__ = ["batch_norm", "batch_norm_backward", "batch_norm_running_stats"]
+__all__ = ["batch_norm", "batch_norm_backward", "batch_norm_running_stats", "group_norm", "group_norm_backward",
+           "layer_norm", "layer_norm_backward"]
 
 
 def _check_number(op: str, name: str, value: Any, *, minimum: float | None = None) -> float:
@@ -224,3 +225,217 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
         g = g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
     grad_x = (g * inv_std).astype(x.dtype, copy=False)
     return grad_x, grad_w, grad_b
+
+
+# --- group norm and layer norm: statistics per sample over a group of values --------------------------------
+#
+# Both normalise each row of a 2-d view ``x2 (R, K)`` of the input (R rows of K values each):
+#     x_hat = (x2 - mean(x2)) / sqrt(var(x2) + eps)            (biased variance, per row)
+# and then apply an elementwise affine map. With ``g = gy * w`` viewed the same way, per row:
+#     grad_x = (g - mean(g) - x_hat * mean(g * x_hat)) / sqrt(var + eps)
+
+
+def _check_eps(op: str, eps: Any) -> float:
+    return _check_number(op, "eps", eps, minimum=0.0)
+
+
+def _row_normalise(x2: np.ndarray, eps: float, dtype: np.dtype) -> tuple[np.ndarray, np.ndarray]:
+    """``(x_hat, inv_std)`` of the rows of ``x2 (R, K)``, ``inv_std`` as ``(R, 1)``; K >= 1."""
+    x2 = x2.astype(dtype, copy=False)
+    centred = x2 - x2.mean(axis=1, keepdims=True)
+    var = (centred * centred).mean(axis=1, keepdims=True)
+    inv_std = dtype.type(1) / np.sqrt(var + dtype.type(eps))
+    return centred * inv_std, inv_std
+
+
+def _row_backward(g2: np.ndarray, x_hat: np.ndarray, inv_std: np.ndarray) -> np.ndarray:
+    return (g2 - g2.mean(axis=1, keepdims=True) - x_hat * (g2 * x_hat).mean(axis=1, keepdims=True)) * inv_std
+
+
+def _group_norm_args(op: str, input: Any, num_groups: Any, weight: Any, bias: Any, eps: Any):
+    x = _check_input(op, input)
+    if isinstance(num_groups, bool) or not isinstance(num_groups, numbers.Integral):
+        raise TypeError(f"{op}: num_groups={num_groups!r} must be an int")
+    channels = x.shape[1]
+    if num_groups < 1 or channels % num_groups:
+        raise ValueError(f"{op}: num_groups={num_groups} must be >= 1 and divide the {channels} channels of "
+                         f"input.shape={x.shape}")
+    w, b = _channel_arrays(op, channels, x, weight=weight, bias=bias)
+    eps = _check_eps(op, eps)
+    return x, int(num_groups), w, b, eps, result_dtype(x, w, b)
+
+
+def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None, eps: float = 1e-5) -> np.ndarray:
+    """Group normalisation, PyTorch's ``F.group_norm``.
+
+    The ``C`` channels of ``input (N, C, *S)`` are split into ``num_groups`` groups of ``C / G`` channels;
+    each sample's group is normalised over its ``C / G * prod(S)`` values (biased variance), then
+    ``y = w[c] * x_hat + b[c]`` per channel.
+
+    Args:
+        input: ``(N, C)`` or ``(N, C, *S)``, float32 or float64.
+        num_groups: ``G``, dividing ``C``.
+        weight, bias: optional ``(C,)`` affine parameters.
+        eps: added to the variance.
+
+    Returns:
+        ``(N, C, *S)`` in the promoted dtype of the arguments.
+
+    Raises:
+        TypeError: an array is not a float array, ``num_groups`` is not an int, ``eps`` is not a number.
+        ValueError: ``input`` is not ``(N, C, ...)``, ``num_groups`` does not divide ``C``, ``weight``/``bias``
+            is not ``(C,)``, or ``eps`` is negative.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[[-7.0], [1.0], [-1.0], [7.0]]])   # N = 1, C = 4, one group: mean 0, variance 25
+        >>> F.group_norm(x, 1, eps=0.0).ravel()
+        array([-1.4,  0.2, -0.2,  1.4])
+        >>> F.group_norm(x, 2, eps=0.0).ravel()               # groups (-7, 1) and (-1, 7)
+        array([-1.,  1., -1.,  1.])
+    """
+    x, groups, w, b, eps, dtype = _group_norm_args("group_norm", input, num_groups, weight, bias, eps)
+    if x.size == 0:
+        return np.zeros(x.shape, dtype)
+    x_hat, _ = _row_normalise(x.reshape(x.shape[0] * groups, -1), eps, dtype)
+    y = x_hat.reshape(x.shape)
+    if w is not None:
+        y *= _per_channel(w.astype(dtype, copy=False), x.ndim)
+    if b is not None:
+        y += _per_channel(b.astype(dtype, copy=False), x.ndim)
+    return y
+
+
+def group_norm_backward(grad_output: Any, input: Any, num_groups: int, weight: Any = None, bias: Any = None,
+                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(grad_input, grad_weight, grad_bias)`` of :func:`group_norm`, each in its argument's dtype.
+
+    ``grad_weight = sum(gy * x_hat)``, ``grad_bias = sum(gy)`` over batch and space per channel (None when
+    the argument is None); ``grad_input`` by the row formula above, each row one sample's group.
+
+    Raises:
+        TypeError, ValueError: as :func:`group_norm`, and when ``grad_output`` is not a float array of
+            ``input``'s shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[[-7.0], [1.0], [-1.0], [7.0]]])   # x_hat = (-1.4, 0.2, -0.2, 1.4), 1/std = 0.2
+        >>> gy = np.array([[[1.0], [0.0], [0.0], [0.0]]])
+        >>> gx, gw, gb = F.group_norm_backward(gy, x, 1, np.ones(4), np.zeros(4), eps=0.0)
+        >>> gx.ravel()
+        array([ 0.052, -0.036, -0.064,  0.048])
+        >>> round(float(gw[0]), 12), gb   # sum(gy * x_hat), sum(gy) per channel
+        (-1.4, array([1., 0., 0., 0.]))
+    """
+    op = "group_norm"
+    x, groups, w, b, eps, dtype = _group_norm_args(op, input, num_groups, weight, bias, eps)
+    gy = check_grad_output_shape(op, grad_output, x.shape).astype(dtype, copy=False)
+    axes = (0, *range(2, x.ndim))
+    if x.size == 0:
+        zeros = np.zeros(x.shape[1], dtype)
+        return (np.zeros(x.shape, x.dtype), None if w is None else zeros.astype(w.dtype),
+                None if b is None else zeros.astype(b.dtype))
+    rows = (x.shape[0] * groups, -1)
+    x_hat2, inv_std = _row_normalise(x.reshape(rows), eps, dtype)
+    x_hat = x_hat2.reshape(x.shape)
+    grad_w = None if w is None else (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
+    grad_b = None if b is None else gy.sum(axis=axes).astype(b.dtype, copy=False)
+    g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
+    grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape)
+    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
+
+
+def _layer_norm_args(op: str, input: Any, normalized_shape: Any, weight: Any, bias: Any, eps: Any):
+    x = as_float_array(input, "input")
+    dims = (normalized_shape,) if isinstance(normalized_shape, numbers.Integral) else normalized_shape
+    if (isinstance(normalized_shape, bool) or not isinstance(dims, (tuple, list))
+            or not all(isinstance(d, numbers.Integral) and not isinstance(d, bool) for d in dims)):
+        raise TypeError(f"{op}: normalized_shape={normalized_shape!r} must be an int or a tuple of ints")
+    shape = tuple(int(d) for d in dims)
+    if not shape or x.shape[x.ndim - len(shape):] != shape or len(shape) > x.ndim:
+        raise ValueError(f"{op}: normalized_shape={shape} must be non-empty and equal the last dims of "
+                         f"input.shape={x.shape}")
+    checked = []
+    for name, value in (("weight", weight), ("bias", bias)):
+        a = None if value is None else as_float_array(value, name)
+        if a is not None and a.shape != shape:
+            raise ValueError(f"{op}: {name}.shape={a.shape} must equal normalized_shape={shape}")
+        checked.append(a)
+    w, b = checked
+    eps = _check_eps(op, eps)
+    return x, shape, w, b, eps, result_dtype(x, w, b)
+
+
+def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
+               eps: float = 1e-5) -> np.ndarray:
+    """Layer normalisation, PyTorch's ``F.layer_norm``.
+
+    Each slice of ``input (*, *normalized_shape)`` over its last ``len(normalized_shape)`` dims is normalised
+    (biased variance), then ``y = w * x_hat + b`` elementwise with ``w``, ``b`` of ``normalized_shape``.
+
+    Args:
+        input: float32 or float64 whose last dims equal ``normalized_shape``.
+        normalized_shape: an int or a tuple of ints.
+        weight, bias: optional arrays of ``normalized_shape``.
+        eps: added to the variance.
+
+    Returns:
+        ``input``'s shape, in the promoted dtype of the arguments.
+
+    Raises:
+        TypeError: an array is not a float array, ``normalized_shape`` is not ints, ``eps`` is not a number.
+        ValueError: ``normalized_shape`` is empty or not the last dims of ``input``, ``weight``/``bias`` is
+            not of ``normalized_shape``, or ``eps`` is negative.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[-7.0, 1.0, -1.0, 7.0], [1.0, 3.0, 1.0, 3.0]])
+        >>> F.layer_norm(x, 4, eps=0.0)                       # each row: mean 0, variance 25; mean 2, var 1
+        array([[-1.4,  0.2, -0.2,  1.4],
+               [-1. ,  1. , -1. ,  1. ]])
+    """
+    x, shape, w, b, eps, dtype = _layer_norm_args("layer_norm", input, normalized_shape, weight, bias, eps)
+    if x.size == 0:
+        return np.zeros(x.shape, dtype)
+    x_hat, _ = _row_normalise(x.reshape(-1, math.prod(shape)), eps, dtype)
+    y = x_hat.reshape(x.shape)
+    if w is not None:
+        y *= w.astype(dtype, copy=False)
+    if b is not None:
+        y += b.astype(dtype, copy=False)
+    return y
+
+
+def layer_norm_backward(grad_output: Any, input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
+                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """``(grad_input, grad_weight, grad_bias)`` of :func:`layer_norm`, each in its argument's dtype.
+
+    ``grad_weight = sum(gy * x_hat)``, ``grad_bias = sum(gy)`` over the leading dims (None when the argument
+    is None); ``grad_input`` by the row formula above, each row one normalised slice.
+
+    Raises:
+        TypeError, ValueError: as :func:`layer_norm`, and when ``grad_output`` is not a float array of
+            ``input``'s shape.
+
+    Examples:
+        >>> import numpy as np, vanilla_nn.functional as F
+        >>> x = np.array([[-7.0, 1.0, -1.0, 7.0]])
+        >>> gx, gw, gb = F.layer_norm_backward(np.array([[1.0, 0.0, 0.0, 0.0]]), x, 4, np.ones(4), eps=0.0)
+        >>> gx, round(float(gw[0]), 12), gb   # the same row as group_norm's example; no bias, no grad_bias
+        (array([[ 0.052, -0.036, -0.064,  0.048]]), -1.4, None)
+    """
+    op = "layer_norm"
+    x, shape, w, b, eps, dtype = _layer_norm_args(op, input, normalized_shape, weight, bias, eps)
+    gy = check_grad_output_shape(op, grad_output, x.shape).astype(dtype, copy=False)
+    lead = tuple(range(x.ndim - len(shape)))
+    if x.size == 0:
+        return (np.zeros(x.shape, x.dtype), None if w is None else np.zeros(shape, w.dtype),
+                None if b is None else np.zeros(shape, b.dtype))
+    rows = (-1, math.prod(shape))
+    x_hat2, inv_std = _row_normalise(x.reshape(rows), eps, dtype)
+    x_hat = x_hat2.reshape(x.shape)
+    grad_w = None if w is None else (gy * x_hat).sum(axis=lead).astype(w.dtype, copy=False)
+    grad_b = None if b is None else gy.sum(axis=lead).astype(b.dtype, copy=False)
+    g = gy if w is None else gy * w.astype(dtype, copy=False)
+    grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape)
+    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b

@@ -6,13 +6,15 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 
 from .. import functional as F
 from ..autograd.function import FunctionalCall
 from .module import Module
 
-__all__ = ["ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Hardswish", "SiLU", "GELU"]
+__all__ = ["ReLU", "ReLU6", "LeakyReLU", "Sigmoid", "Tanh", "Hardswish", "SiLU", "GELU", "Softmax", "LogSoftmax"]
 
 
 class ReLU(Module):
@@ -147,3 +149,53 @@ class GELU(Module):
 
     def extra_repr(self) -> str:
         return f"approximate={self.approximate!r}"
+
+
+class _SoftmaxBase(Module):
+    """``dim=None`` picks PyTorch's legacy implicit dim (0 for 0-, 1- and 3-d input, else 1) with a warning."""
+
+    _op = ""
+
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        if dim is not None and (not isinstance(dim, (int, np.integer)) or isinstance(dim, bool)):
+            raise TypeError(f"{type(self).__name__}: dim={dim!r} must be an int or None")
+        self.dim = dim
+
+    def _dim(self, input: np.ndarray) -> int:
+        if self.dim is not None:
+            return self.dim
+        warnings.warn(f"Implicit dimension choice for {self._op} has been deprecated (as in PyTorch): pass dim",
+                      UserWarning, stacklevel=3)
+        return 0 if np.ndim(input) in (0, 1, 3) else 1
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        dim = self._dim(input)
+        self._save((input, dim))
+        return getattr(F, self._op)(input, dim)
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input, dim = self._saved()
+        return getattr(F, f"{self._op}_backward")(grad_output, input, dim)[0]
+
+    def extra_repr(self) -> str:
+        return f"dim={self.dim}"
+
+
+class Softmax(_SoftmaxBase):
+    """``torch.nn.Softmax(dim)``: ``exp(x) / sum(exp(x))`` along ``dim``; empty along an empty ``dim``.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> nn.Softmax(dim=1)(np.log([[1.0, 3.0]]))
+        array([[0.25, 0.75]])
+    """
+
+    _op = "softmax"
+
+
+class LogSoftmax(_SoftmaxBase):
+    """``torch.nn.LogSoftmax(dim)``: ``x - logsumexp(x)`` along ``dim``."""
+
+    _op = "log_softmax"

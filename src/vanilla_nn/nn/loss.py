@@ -15,7 +15,7 @@ from .. import functional as F
 from ..autograd.tensor import Tensor
 from .module import Module
 
-__all__ = ["CrossEntropyLoss", "MSELoss"]
+__all__ = ["CrossEntropyLoss", "NLLLoss", "BCEWithLogitsLoss", "MSELoss"]
 
 REDUCTIONS = ("mean", "sum", "none")
 
@@ -44,15 +44,36 @@ class _Loss(Module):
         return grad_output
 
 
-class CrossEntropyLoss(_Loss):
-    """``torch.nn.CrossEntropyLoss`` from logits ``(N, C)`` (or ``(N, C, *d)``) and class indices ``(N,)``.
+def _optional_array(value: Any, name: str) -> np.ndarray | None:
+    if value is None:
+        return None
+    array = np.asarray(value)
+    if array.dtype.kind != "f":
+        raise TypeError(f"{name} has dtype {array.dtype}; it must be a float array (or None)")
+    return array.copy()
 
-    ``loss_n = -sum_c q_nc * log_softmax(x_n)_c`` with ``q = (1 - eps) * onehot(t_n) + eps / C``
-    (``eps = label_smoothing``), then mean, sum or none over the batch. The mean/sum is returned as a float.
+
+class _WeightedLoss(_Loss):
+    """A loss with optional class weights, kept as the buffer ``weight`` (in the state dict, as PyTorch)."""
+
+    def __init__(self, weight: Any, reduction: str) -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _optional_array(weight, "weight"))
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """``torch.nn.CrossEntropyLoss`` from logits ``(N, C)`` (or ``(N, C, *d)``, or ``(C,)``) and class indices
+    ``(N, *d)`` or class probabilities shaped like the logits.
+
+    ``loss_n = -sum_c w_c q_nc * log_softmax(x_n)_c`` with ``q = (1 - e) * target + e / C``
+    (``e = label_smoothing``, ``target`` one-hot for class indices); class-index targets equal to
+    ``ignore_index`` count for nothing, and ``"mean"`` divides by the summed weights of the others (see
+    :func:`vanilla_nn.functional.cross_entropy`). The mean/sum is returned as a float.
 
     Raises:
-        ValueError: an unknown ``reduction``, or ``label_smoothing`` outside ``[0, 1]``. Bad logits or
-            targets raise as :func:`vanilla_nn.functional.cross_entropy` does.
+        ValueError: an unknown ``reduction``, or ``label_smoothing`` outside ``[0, 1]``.
+        TypeError: ``weight`` is not a float array, or ``ignore_index`` is not an int. Bad logits or targets
+            raise as :func:`vanilla_nn.functional.cross_entropy` does.
 
     Examples:
         >>> import numpy as np
@@ -66,24 +87,104 @@ class CrossEntropyLoss(_Loss):
                [ 0.125,  0.125,  0.125, -0.375]])
     """
 
-    def __init__(self, *, reduction: str = "mean", label_smoothing: float = 0.0) -> None:
-        super().__init__(reduction)
+    def __init__(self, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean",
+                 label_smoothing: float = 0.0) -> None:
+        super().__init__(weight, reduction)
         if not isinstance(label_smoothing, numbers.Real) or not 0.0 <= label_smoothing <= 1.0:
             raise ValueError(f"label_smoothing={label_smoothing!r} must be a number between 0 and 1")
+        if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
+            raise TypeError(f"ignore_index={ignore_index!r} must be an int")
+        self.ignore_index = int(ignore_index)
         self.label_smoothing = float(label_smoothing)
 
+    def _options(self) -> dict[str, Any]:
+        return dict(weight=self.weight, ignore_index=self.ignore_index, reduction=self.reduction,
+                    label_smoothing=self.label_smoothing)
+
     def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
-        output = F.cross_entropy(input, target, self.reduction, self.label_smoothing)
+        output = F.cross_entropy(input, target, **self._options())
         self._save((input, target, output))
         return self._result(output)
 
     def backward(self, grad_output: Any = None) -> np.ndarray:
         input, target, output = self._saved()
-        return F.cross_entropy_backward(self._upstream(grad_output, output), input, target, self.reduction,
-                                        self.label_smoothing)[0]
+        return F.cross_entropy_backward(self._upstream(grad_output, output), input, target, **self._options())[0]
 
     def extra_repr(self) -> str:
-        return f"reduction={self.reduction!r}, label_smoothing={self.label_smoothing}"
+        return (f"ignore_index={self.ignore_index}, reduction={self.reduction!r}, "
+                f"label_smoothing={self.label_smoothing}")
+
+
+class NLLLoss(_WeightedLoss):
+    """``torch.nn.NLLLoss``: ``-w[t] * input[t]`` from log-probabilities ``(N, C, *d)`` and class indices.
+
+    Targets equal to ``ignore_index`` count for nothing; ``"mean"`` divides by the summed weights of the others.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> loss_fn = nn.NLLLoss(reduction="sum")
+        >>> loss_fn(np.log([[0.5, 0.5], [0.25, 0.75]]), np.array([0, -100]))    # the second is ignored
+        0.6931471805599453
+        >>> loss_fn.backward()
+        array([[-1.,  0.],
+               [ 0.,  0.]])
+    """
+
+    def __init__(self, weight: Any = None, *, ignore_index: int = -100, reduction: str = "mean") -> None:
+        super().__init__(weight, reduction)
+        if not isinstance(ignore_index, numbers.Integral) or isinstance(ignore_index, bool):
+            raise TypeError(f"ignore_index={ignore_index!r} must be an int")
+        self.ignore_index = int(ignore_index)
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+        output = F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+        self._save((input, target, output))
+        return self._result(output)
+
+    def backward(self, grad_output: Any = None) -> np.ndarray:
+        input, target, output = self._saved()
+        return F.nll_loss_backward(self._upstream(grad_output, output), input, target, self.weight,
+                                   self.ignore_index, self.reduction)[0]
+
+    def extra_repr(self) -> str:
+        return f"ignore_index={self.ignore_index}, reduction={self.reduction!r}"
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss``: ``w * ((1 - y) softplus(x) + p y softplus(-x))`` per element, reduced.
+
+    ``weight`` (broadcast to the input) and ``pos_weight`` (``p``, broadcast to the input, usually one per
+    class along the last dim) are buffers, as in PyTorch. ``backward`` returns the gradient for the logits.
+
+    Examples:
+        >>> import numpy as np
+        >>> from vanilla_nn import nn
+        >>> loss_fn = nn.BCEWithLogitsLoss(pos_weight=np.array([3.0]))
+        >>> round(loss_fn(np.zeros((2, 1)), np.array([[1.0], [0.0]])), 6)          # (3 log 2 + log 2) / 2
+        1.386294
+        >>> loss_fn.backward()                                                     # (-3/2, 1/2) / 2
+        array([[-0.75],
+               [ 0.25]])
+    """
+
+    def __init__(self, weight: Any = None, *, reduction: str = "mean", pos_weight: Any = None) -> None:
+        super().__init__(reduction)
+        self.register_buffer("weight", _optional_array(weight, "weight"))
+        self.register_buffer("pos_weight", _optional_array(pos_weight, "pos_weight"))
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> float | np.ndarray:
+        output = F.binary_cross_entropy_with_logits(input, target, self.weight, self.reduction, self.pos_weight)
+        self._save((input, target, output))
+        return self._result(output)
+
+    def backward(self, grad_output: Any = None) -> np.ndarray:
+        input, target, output = self._saved()
+        return F.binary_cross_entropy_with_logits_backward(self._upstream(grad_output, output), input, target,
+                                                           self.weight, self.reduction, self.pos_weight)[0]
+
+    def extra_repr(self) -> str:
+        return f"reduction={self.reduction!r}"
 
 
 class MSELoss(_Loss):

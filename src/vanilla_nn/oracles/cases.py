@@ -30,7 +30,7 @@ TOLERANCES: dict[str, float] = {"float64": 1e-10, "float32": 1e-5}
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
 
-ARRAY_KINDS = ("uniform", "positive", "class_index", "dropout_mask", "unpool_indices")
+ARRAY_KINDS = ("uniform", "positive", "probability", "class_index", "dropout_mask", "unpool_indices")
 
 
 @dataclass(frozen=True)
@@ -42,8 +42,10 @@ class OpInfo:
     ``differentiable``: the arrays the backward returns gradients for, in its order (default: all). The
     others are held fixed: integer class targets, and batch norm's running statistics, which PyTorch
     treats as buffers with no gradient. ``kinds``: how :func:`make_arrays` draws an array when it is not
-    ``"uniform"`` (in [-1, 1)): ``"positive"`` (in [0.5, 1.5), a variance), ``"class_index"`` (int64 class
-    indices for the logits in the first array, classes along its dim 1, or dim 0 when it is 1-d) or
+    ``"uniform"`` (in [-1, 1)): ``"positive"`` (in [0.5, 1.5), a variance), ``"probability"`` (in [0, 1)),
+    ``"class_index"`` (int64 class indices for the logits in the first array, classes along its dim 1, or
+    dim 0 when it is 1-d; when the case gives the target the logits' own shape, class probabilities
+    instead: positive, summing to 1 along the class dim) or
     ``"dropout_mask"`` (``1 / (1 - p)`` with probability ``1 - p``, else 0, ``p`` from the options) or
     ``"unpool_indices"`` (int64 positions in a max unpooling's output plane, distinct per ``(n, c)``).
     """
@@ -102,13 +104,24 @@ OPS: dict[str, OpInfo] = {
     **{name: OpInfo(name, ("input",)) for name in ("relu", "leaky_relu", "sigmoid", "tanh", "flatten",
                                                     "softmax", "log_softmax")},
     **{name: OpInfo(name, ("input",)) for name in ("relu6", "hardswish", "silu", "gelu")},
-    "cross_entropy": OpInfo("cross_entropy", ("input", "target"), differentiable=("input",),
-                            kinds={"target": "class_index"}),
+    "cross_entropy": OpInfo("cross_entropy", ("input", "target", "weight"), differentiable=("input",),
+                            kinds={"target": "class_index", "weight": "positive"}),
+    "nll_loss": OpInfo("nll_loss", ("input", "target", "weight"), differentiable=("input",),
+                       kinds={"target": "class_index", "weight": "positive"}),
+    "binary_cross_entropy_with_logits": OpInfo(
+        "binary_cross_entropy_with_logits", ("input", "target", "weight", "pos_weight"),
+        differentiable=("input", "target"),
+        kinds={"target": "probability", "weight": "positive", "pos_weight": "positive"}, keyword=("pos_weight",)),
     "mse_loss": OpInfo("mse_loss", ("input", "target")),
     "batch_norm": OpInfo("batch_norm", ("input", "running_mean", "running_var", "weight", "bias"),
                          differentiable=("input", "weight", "bias"), kinds={"running_var": "positive"}),
     "dropout": OpInfo("dropout", ("input", "mask"), differentiable=("input",), kinds={"mask": "dropout_mask"},
                       keyword=("mask",)),
+    # weight and bias follow an option (num_groups, normalized_shape) in the signature: passed by keyword
+    "group_norm": OpInfo("group_norm", _CONV_ARRAYS, keyword=("weight", "bias")),
+    "layer_norm": OpInfo("layer_norm", _CONV_ARRAYS, keyword=("weight", "bias")),
+    "dropout2d": OpInfo("dropout2d", ("input", "mask"), differentiable=("input",), kinds={"mask": "dropout_mask"},
+                        keyword=("mask",)),
 }
 
 
@@ -148,6 +161,13 @@ def make_arrays(case: Case, dtype: str | np.dtype, seed: int = 0) -> list[np.nda
             wide = rng.uniform(-1.0, 1.0, wide_shape).astype(dtype)
         elif kind == "positive":
             wide = rng.uniform(0.5, 1.5, wide_shape).astype(dtype)
+        elif kind == "probability":
+            wide = rng.uniform(0.0, 1.0, wide_shape).astype(dtype)
+        elif kind == "class_index" and shape == case.shapes[0]:  # class probabilities shaped like the logits
+            axis = 1 if len(shape) > 1 else 0
+            wide = np.zeros(wide_shape, dtype)
+            dense = rng.uniform(0.1, 1.0, shape)
+            wide[..., ::2] = dense / dense.sum(axis=axis, keepdims=True)
         elif kind == "class_index":
             logits = case.shapes[0]
             classes = logits[1] if len(logits) > 1 else logits[0]
@@ -391,16 +411,33 @@ def _layer_cases() -> list[Case]:
             Case(op, (image,), {"dim": -1}, "last-dim"),
             Case(op, (image,), {"dim": 0}, "batch-dim"),
         ]
-    logits, target = (8, 5), (8,)
+    logits, target, weight = (8, 5), (8,), (5,)
+    spatial_logits, spatial_target = (2, 5, 3, 4), (2, 3, 4)
     cases += [
-        Case("cross_entropy", (logits, target), {}, "mean", quick=True),
-        Case("cross_entropy", (logits, target), {"reduction": "sum"}, "sum"),
-        Case("cross_entropy", (logits, target), {"reduction": "none"}, "none"),
-        Case("cross_entropy", (logits, target), {"label_smoothing": 0.1}, "label-smoothing", quick=True),
-        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {}, "spatial"),
-        Case("cross_entropy", ((2, 5, 3, 4), (2, 3, 4)), {"reduction": "none", "label_smoothing": 0.2},
-             "spatial-smoothing-none"),
-        Case("cross_entropy", ((5,), ()), {"reduction": "sum"}, "unbatched"),
+        Case("cross_entropy", (logits, target, None), {}, "mean", quick=True),
+        Case("cross_entropy", (logits, target, None), {"reduction": "sum"}, "sum"),
+        Case("cross_entropy", (logits, target, None), {"reduction": "none"}, "none"),
+        Case("cross_entropy", (logits, target, None), {"label_smoothing": 0.1}, "label-smoothing", quick=True),
+        Case("cross_entropy", (spatial_logits, spatial_target, None), {}, "spatial"),
+        Case("cross_entropy", (spatial_logits, spatial_target, None),
+             {"reduction": "none", "label_smoothing": 0.2}, "spatial-smoothing-none"),
+        Case("cross_entropy", ((5,), (), None), {"reduction": "sum"}, "unbatched"),
+        # ignore_index names a real class (1), so some targets are ignored
+        Case("cross_entropy", (logits, target, weight), {"ignore_index": 1}, "weight-ignore", quick=True),
+        Case("cross_entropy", (spatial_logits, spatial_target, weight), {"ignore_index": 1, "label_smoothing": 0.3},
+             "spatial-weight-ignore-smoothing"),
+        Case("cross_entropy", (logits, logits, None), {}, "probabilities", quick=True),
+        Case("cross_entropy", (spatial_logits, spatial_logits, weight), {"label_smoothing": 0.1,
+                                                                          "reduction": "sum"},
+             "probabilities-weight-smoothing"),
+        Case("nll_loss", (logits, target, None), {}, "mean", quick=True),
+        Case("nll_loss", (logits, target, weight), {"ignore_index": 1}, "weight-ignore", quick=True),
+        Case("nll_loss", (spatial_logits, spatial_target, weight), {"reduction": "none"}, "spatial-none"),
+        Case("binary_cross_entropy_with_logits", ((4, 5), (4, 5), None, None), {}, "mean", quick=True),
+        Case("binary_cross_entropy_with_logits", ((4, 5), (4, 5), (5,), (5,)), {"reduction": "sum"},
+             "weight-pos-weight", quick=True),
+        Case("binary_cross_entropy_with_logits", ((2, 3, 4), (2, 3, 4), None, (4,)), {"reduction": "none"},
+             "pos-weight-none"),
         Case("mse_loss", ((4, 5), (4, 5)), {}, "mean", quick=True),
         Case("mse_loss", ((4, 5), (4, 5)), {"reduction": "sum"}, "sum"),
         Case("mse_loss", ((2, 3, 4), (2, 3, 4)), {"reduction": "none"}, "none"),
@@ -421,6 +458,24 @@ def _layer_cases() -> list[Case]:
         Case("dropout", ((4, 6), None), {"p": 0.5, "training": False}, "eval", quick=True),
         Case("dropout", ((4, 6), None), {"p": 0.0, "training": True}, "train-p0"),
         Case("dropout", ((4, 6), (4, 6)), {"p": 0.3, "training": True}, "train-mask", quick=True),
+    ]
+    six = (6,)
+    cases += [
+        Case("group_norm", ((4, 6, 5, 3), six, six), {"num_groups": 3}, "affine", quick=True),
+        Case("group_norm", ((4, 6), six, six), {"num_groups": 2, "eps": 1e-3}, "2d-input"),
+        Case("group_norm", ((2, 6, 7), None, None), {"num_groups": 6}, "per-channel-no-affine"),
+        Case("group_norm", ((2, 6, 3, 2, 4), six, None), {"num_groups": 1}, "one-group-3d-weight-only"),
+        Case("group_norm", ((0, 6, 3), six, six), {"num_groups": 2}, "empty-batch"),
+        Case("layer_norm", ((4, 5, 6), six, six), {"normalized_shape": 6}, "last-dim", quick=True),
+        Case("layer_norm", ((2, 3, 5, 4), (5, 4), (5, 4)), {"normalized_shape": (5, 4), "eps": 1e-3}, "two-dims"),
+        Case("layer_norm", ((3, 7), None, None), {"normalized_shape": (7,)}, "no-affine"),
+        Case("layer_norm", ((2, 3, 4), (3, 4), None), {"normalized_shape": (3, 4)}, "weight-only"),
+        Case("layer_norm", ((0, 6), six, six), {"normalized_shape": 6}, "empty-batch"),
+        # dropout2d: as dropout, a given channel mask is checked by finite differences alone
+        Case("dropout2d", ((2, 3, 4, 5), None), {"p": 0.5, "training": False}, "eval", quick=True),
+        Case("dropout2d", ((2, 3, 4, 5), None), {"p": 0.0, "training": True}, "train-p0"),
+        Case("dropout2d", ((2, 3, 4, 5), (2, 3, 1, 1)), {"p": 0.4, "training": True}, "train-mask", quick=True),
+        Case("dropout2d", ((3, 4, 5), (3, 1, 1)), {"p": 0.4, "training": True}, "unbatched-mask"),
     ]
     return cases
 

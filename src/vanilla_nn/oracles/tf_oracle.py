@@ -36,7 +36,8 @@ What TensorFlow cannot do raises :class:`NotSupportedByOracle`. Found on the CPU
 Pooling, linear, activations, softmax, the losses and batch norm map onto ``tf.nn``: max pooling pads with
 -inf (``tf.pad``) so a pad never wins; cross-entropy is ``sparse_softmax_cross_entropy_with_logits`` with the
 class axis last, and with label smoothing Keras's ``categorical_crossentropy(label_smoothing=...)``; batch norm
-is ``tf.nn.batch_normalization`` with ``tf.nn.moments`` (training) or the running statistics held constant.
+is ``tf.nn.batch_normalization`` with ``tf.nn.moments`` (training) or the running statistics held constant;
+group and layer norm the same with the moments of each sample's group (or last dims).
 """
 
 from __future__ import annotations
@@ -446,20 +447,47 @@ def _reduce(loss: Any, reduction: str) -> Any:
 
 
 @register("cross_entropy")
-def cross_entropy(op: str, input: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+def cross_entropy(op: str, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
     """``tf.nn.sparse_softmax_cross_entropy_with_logits`` on the logits with the class axis moved last; with
     label smoothing, Keras's ``categorical_crossentropy(one_hot, logits, from_logits=True,
-    label_smoothing=e)``, whose smoothed target ``(1 - e) * onehot + e / C`` is PyTorch's."""
+    label_smoothing=e)``, whose smoothed target ``(1 - e) * onehot + e / C`` is PyTorch's. Class-probability
+    targets: ``tf.nn.softmax_cross_entropy_with_logits`` on the smoothed probabilities. Class weights and
+    ``ignore_index`` have no TensorFlow counterpart here."""
+    if weight is not None:
+        raise _not_supported(f"{op} with class weights (PyTorch's weighted mean has no TensorFlow op)")
     rank = len(input.shape)
+    classes = input.shape[0 if rank == 1 else 1]
     logits = input if rank == 1 else tf.transpose(input, [0, *range(2, rank), 1])
+    if target.dtype.is_floating:
+        labels = target if rank == 1 else tf.transpose(target, [0, *range(2, rank), 1])
+        labels = labels * (1.0 - label_smoothing) + label_smoothing / classes
+        return _reduce(tf.nn.softmax_cross_entropy_with_logits(labels=labels, logits=logits), reduction)
+    if bool(tf.reduce_any(target == ignore_index)):
+        raise _not_supported(f"{op} with targets equal to ignore_index={ignore_index}")
     if label_smoothing:
         import keras
 
-        one_hot = tf.one_hot(target, input.shape[0 if rank == 1 else 1], dtype=input.dtype)
+        one_hot = tf.one_hot(target, classes, dtype=input.dtype)
         loss = keras.losses.categorical_crossentropy(one_hot, logits, from_logits=True,
                                                      label_smoothing=label_smoothing)
     else:
         loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=target, logits=logits)
+    return _reduce(loss, reduction)
+
+
+@register("binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(op: str, input: Any, target: Any, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean") -> Any:
+    """``tf.nn.sigmoid_cross_entropy_with_logits``, or ``tf.nn.weighted_cross_entropy_with_logits`` with
+    ``pos_weight`` (the same formula as PyTorch's), times the element weights held constant."""
+    if pos_weight is None:
+        loss = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=input)
+    else:
+        loss = tf.nn.weighted_cross_entropy_with_logits(labels=target, logits=input,
+                                                        pos_weight=tf.stop_gradient(pos_weight))
+    if weight is not None:
+        loss = loss * tf.stop_gradient(weight)
     return _reduce(loss, reduction)
 
 
@@ -501,6 +529,44 @@ def dropout(op: str, input: Any, mask: Any = None, p: float = 0.5, training: boo
     import keras
 
     return keras.layers.Dropout(p, dtype=input.dtype.name)(input, training=False)
+
+
+@register("group_norm")
+def group_norm(op: str, input: Any, weight: Any = None, bias: Any = None, num_groups: int = 1,
+               eps: float = 1e-5) -> Any:
+    """``tf.nn.moments`` of each sample's group (``input`` reshaped to ``(N, G, -1)``), then
+    ``tf.nn.batch_normalization`` and the per-channel affine map."""
+    shape = tf.shape(input)
+    grouped = tf.reshape(input, [shape[0], num_groups, -1])
+    mean, variance = tf.nn.moments(grouped, axes=[2], keepdims=True)
+    y = tf.reshape(tf.nn.batch_normalization(grouped, mean, variance, None, None, eps), shape)
+    channel = [1, input.shape[1]] + [1] * (len(input.shape) - 2)
+    if weight is not None:
+        y = y * tf.reshape(weight, channel)
+    if bias is not None:
+        y = y + tf.reshape(bias, channel)
+    return y
+
+
+@register("layer_norm")
+def layer_norm(op: str, input: Any, weight: Any = None, bias: Any = None, normalized_shape: Any = (),
+               eps: float = 1e-5) -> Any:
+    """``tf.nn.moments`` over the last ``len(normalized_shape)`` axes, then ``tf.nn.batch_normalization``."""
+    k = 1 if isinstance(normalized_shape, int) else len(normalized_shape)
+    rank = len(input.shape)
+    mean, variance = tf.nn.moments(input, axes=list(range(rank - k, rank)), keepdims=True)
+    return tf.nn.batch_normalization(input, mean, variance, bias, weight, eps)
+
+
+@register("dropout2d")
+def dropout2d(op: str, input: Any, mask: Any = None, p: float = 0.5, training: bool = True) -> Any:
+    """As :func:`dropout`: only evaluation and ``p = 0`` are deterministic (the identity)."""
+    if training and mask is not None:
+        raise _not_supported("dropout2d with a given mask (TensorFlow's spatial dropout draws its own mask)")
+    if training and p > 0:
+        raise _not_supported(f"dropout2d in training with p={p} and no mask (both sides would draw different "
+                             f"random masks)")
+    return tf.identity(input)
 
 
 _LAYERS = {

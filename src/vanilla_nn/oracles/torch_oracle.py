@@ -285,9 +285,29 @@ def softmax(op: str, input: Any, dim: int = 1) -> Any:
     return getattr(tnf, op)(input, dim)
 
 
+def _constant(tensor: Any) -> Any:
+    """Class weights enter PyTorch's losses as constants (they refuse a tensor that requires grad)."""
+    return None if tensor is None else tensor.detach()
+
+
 @register("cross_entropy")
-def cross_entropy(op: str, input: Any, target: Any, reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
-    return tnf.cross_entropy(input, target, reduction=reduction, label_smoothing=label_smoothing)
+def cross_entropy(op: str, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+                  reduction: str = "mean", label_smoothing: float = 0.0) -> Any:
+    return tnf.cross_entropy(input, target, weight=_constant(weight), ignore_index=ignore_index,
+                             reduction=reduction, label_smoothing=label_smoothing)
+
+
+@register("nll_loss")
+def nll_loss(op: str, input: Any, target: Any, weight: Any = None, ignore_index: int = -100,
+             reduction: str = "mean") -> Any:
+    return tnf.nll_loss(input, target, weight=_constant(weight), ignore_index=ignore_index, reduction=reduction)
+
+
+@register("binary_cross_entropy_with_logits")
+def binary_cross_entropy_with_logits(op: str, input: Any, target: Any, weight: Any = None, pos_weight: Any = None,
+                                     reduction: str = "mean") -> Any:
+    return tnf.binary_cross_entropy_with_logits(input, target, _constant(weight), reduction=reduction,
+                                                pos_weight=_constant(pos_weight))
 
 
 @register("mse_loss")
@@ -315,6 +335,33 @@ def dropout(op: str, input: Any, mask: Any = None, p: float = 0.5, training: boo
         raise NotSupportedByOracle(f"not supported by PyTorch: dropout in training with p={p} and no mask "
                                    f"(both sides would draw different random masks)")
     return tnf.dropout(input, p, training)
+
+
+@register("group_norm")
+def group_norm(op: str, input: Any, weight: Any = None, bias: Any = None, num_groups: int = 1,
+               eps: float = 1e-5) -> Any:
+    return tnf.group_norm(input, num_groups, weight, bias, eps)
+
+
+@register("layer_norm")
+def layer_norm(op: str, input: Any, weight: Any = None, bias: Any = None, normalized_shape: Any = (),
+               eps: float = 1e-5) -> Any:
+    shape = (normalized_shape,) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+    return tnf.layer_norm(input, shape, weight, bias, eps)
+
+
+@register("dropout2d")
+def dropout2d(op: str, input: Any, mask: Any = None, p: float = 0.5, training: bool = True) -> Any:
+    """As :func:`dropout`: only evaluation and ``p = 0`` are deterministic."""
+    if training and mask is not None:
+        raise NotSupportedByOracle("not supported by PyTorch: dropout2d with a given mask (F.dropout2d draws "
+                                   "its own channel mask and takes none)")
+    if training and p > 0:
+        raise NotSupportedByOracle(f"not supported by PyTorch: dropout2d in training with p={p} and no mask "
+                                   f"(both sides would draw different random masks)")
+    with warnings.catch_warnings():  # 3-d input: PyTorch's warning about its (N, C, L) reading
+        warnings.simplefilter("ignore")
+        return tnf.dropout2d(input, p, training)
 
 
 _LAYERS = {
