@@ -144,8 +144,8 @@ def family(name: str, saved: Any = None) -> str:
     if name in ("linear", "cross_entropy", "log_softmax", "softmax", "mse_loss", "flatten", "reshape", "sum",
                 "mean"):
         return "linear / loss / reshape"
-    if name in ("relu", "relu6", "hardswish", "leaky_relu", "sigmoid", "tanh", "silu", "gelu", "dropout", "add",
-                "sub", "mul", "div", "neg", "__add__", "__radd__", "__iadd__", "__sub__", "__mul__", "__rmul__",
+    if name in ("relu", "relu6", "hardswish", "leaky_relu", "sigmoid", "tanh", "silu", "gelu", "dropout", "dropout2d",
+                "add", "sub", "mul", "div", "neg", "__add__", "__radd__", "__iadd__", "__sub__", "__mul__", "__rmul__",
                 "__truediv__", "__neg__"):
         return "elementwise / activations"
     return "other"
