@@ -66,13 +66,18 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE (set on some machines for old OpenBLAS builds) slow a current
 # NumPy: unset them for the benchmark alone. Results: benchmarks/results/bench.{md,json,png}; then data-parallel
-# throughput on MPI (1 x 1, 1 x 2 threads, 2 ranks x 1): benchmarks/results/distributed.{md,json}.
+# throughput on MPI (1 x 1, 1 x 2 threads, 2 ranks x 1): benchmarks/results/distributed.{md,json}; whole
+# ResNet-18 / MobileNetV2 steps against torchvision with a per-op-family profile: benchmarks/results/network.*;
+# the tape's overhead on a LeNet step: benchmarks/results/tape.json.
 bench: $(VENV)/.installed-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks $(BENCH_ARGS)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.distributed
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.network
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.tape
 
 bench-quick: $(VENV)/.installed-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks --quick --out build/bench-quick
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.network --quick --out build/bench-quick
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.distributed --quick --out build/bench-quick
 
 lint: $(VENV)/.installed-test
