@@ -23,28 +23,14 @@ import dist_cases as cases
 import numpy as np
 import pytest
 from checks import assert_close
+from mpi_launch import MPIEXEC, needs_mpi
 
 from vanilla_nn import distributed, nn
 from vanilla_nn._extras import MissingExtra
 
 HERE = Path(__file__).resolve().parent
 WORKER = HERE / "dist_worker.py"
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
 WORLD = 2
-
-
-def _mpi_available() -> str | None:
-    """Why the MPI tests cannot run here, or None."""
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return "the dist extra (mpi4py, mpich) is not installed: pip install 'vanilla-nn[dist]'"
-    if not MPIEXEC.exists():
-        return f"mpi4py is installed but {MPIEXEC} is not (the mpich wheel provides it)"
-    return None
-
-
-needs_mpi = pytest.mark.skipif(_mpi_available() is not None, reason=str(_mpi_available()))
 
 
 def run_mpi(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:

@@ -22,26 +22,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from mpi_launch import mpi_missing, needs_mpi
 from run_helpers import cli_command, cli_env, run_cli, tiny_mnist
 
 from vanilla_nn import cli
 
 pytest.importorskip("safetensors")
 
-MPIEXEC = Path(sys.executable).parent / "mpiexec"
-
-
-def _mpi_missing() -> str | None:
-    try:
-        import mpi4py  # noqa: F401
-    except ImportError:
-        return "the dist extra (mpi4py, mpich) is not installed: pip install 'vanilla-nn[dist]'"
-    if not MPIEXEC.exists():
-        return f"mpi4py is installed but {MPIEXEC} is not (the mpich wheel provides it)"
-    return None
-
-
-needs_mpi = pytest.mark.skipif(_mpi_missing() is not None, reason=str(_mpi_missing()))
 
 # 44 images in global batches of 9: four batches split 5 + 4 between the ranks and a last one of 8 (4 + 4), so
 # the unequal shards' loss scaling is exercised
@@ -157,7 +144,7 @@ def test_workers_and_dtype_usage_errors(tmp_path, capsys, data, monkeypatch):
     err = capsys.readouterr().err
     assert "--dtype float32" in err and "float64" in err
     # no mpiexec beside this Python: one line naming it, before anything runs
-    if _mpi_missing() is None:
+    if mpi_missing() is None:
         monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))
         assert cli.main(["train", *data, "--workers", "2", "--out", str(tmp_path / "other")]) == 2
         err = capsys.readouterr().err
