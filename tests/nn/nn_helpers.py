@@ -34,3 +34,16 @@ def run_against_torch(torch, ours, theirs, x: np.ndarray, seed: int = 0, check_b
         for name, buffer in ours.named_buffers():
             np.testing.assert_allclose(buffer, torch_state[name].numpy(), rtol=TOL[np.dtype(dtype)],
                                        err_msg=f"buffer {name}")
+
+
+DTYPES = [np.float64, np.float32]
+
+
+def torch_dtype(torch, dtype):
+    """The torch dtype of a NumPy float dtype."""
+    return torch.float64 if dtype == np.float64 else torch.float32
+
+
+def random_input(shape, dtype, seed=1) -> np.ndarray:
+    """Standard-normal test input of ``shape`` in ``dtype``."""
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)

@@ -9,19 +9,15 @@ import pytest
 import vanilla_nn.nn as nn
 from vanilla_nn.functional.pool import AdaptiveMaxPoolSaved, MaxPoolSaved
 
-from .nn_helpers import assert_close, noncontiguous, run_against_torch
+from .nn_helpers import DTYPES, assert_close, noncontiguous, run_against_torch, torch_dtype
+from .nn_helpers import random_input as _input
 
 torch = pytest.importorskip("torch")
 
-DTYPES = [np.float64, np.float32]
 
 
 def _torch_dtype(dtype):
-    return torch.float64 if dtype == np.float64 else torch.float32
-
-
-def _input(shape, dtype, seed=1):
-    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+    return torch_dtype(torch, dtype)
 
 
 LAYER_CASES = [
