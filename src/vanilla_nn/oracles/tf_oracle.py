@@ -313,10 +313,9 @@ def avg_pool(op: str, input: Any, kernel_size: Any, stride: Any = None, padding:
     return _pool_back(_tf_pool("avg", n, x, kernel, stride, tf_padding), n, unbatched)
 
 
-@register("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
-def adaptive_avg_pool(op: str, input: Any, output_size: Any) -> Any:
-    """TensorFlow has no adaptive pooling; where each output size divides the input size, adaptive average
-    pooling is exactly ``tf.nn.avg_pool`` with kernel = stride = input / output."""
+def _adaptive_pool(kind: str, op: str, input: Any, output_size: Any) -> Any:
+    """TensorFlow has no adaptive pooling; where each output size divides the input size, adaptive pooling is
+    exactly ``tf.nn.{kind}_pool`` with kernel = stride = input / output (the pooled values; no indices)."""
     n = spatial_rank(op)
     sizes = (output_size,) * n if isinstance(output_size, (int, np.integer)) else tuple(output_size)
     _check_pool_features(op, input, n, False)
@@ -325,26 +324,19 @@ def adaptive_avg_pool(op: str, input: Any, output_size: Any) -> Any:
     out = tuple(size if o is None else int(o) for size, o in zip(spatial, sizes, strict=True))
     if any(size % o for size, o in zip(spatial, out, strict=True)):
         raise _not_supported(f"{op} with output sizes that do not divide the input sizes ({spatial} -> {out}: "
-                             f"TensorFlow has no adaptive pooling; divisible sizes map onto tf.nn.avg_pool)")
+                             f"TensorFlow has no adaptive pooling; divisible sizes map onto tf.nn.{kind}_pool)")
     kernel = tuple(size // o for size, o in zip(spatial, out, strict=True))
-    return _pool_back(_tf_pool("avg", n, x, kernel, kernel, "VALID"), n, unbatched)
+    return _pool_back(_tf_pool(kind, n, x, kernel, kernel, "VALID"), n, unbatched)
+
+
+@register("adaptive_avg_pool1d", "adaptive_avg_pool2d", "adaptive_avg_pool3d")
+def adaptive_avg_pool(op: str, input: Any, output_size: Any) -> Any:
+    return _adaptive_pool("avg", op, input, output_size)
 
 
 @register("adaptive_max_pool1d", "adaptive_max_pool2d", "adaptive_max_pool3d")
 def adaptive_max_pool(op: str, input: Any, output_size: Any, return_indices: bool = False) -> Any:
-    """TensorFlow has no adaptive pooling; where each output size divides the input size, adaptive max pooling
-    is exactly ``tf.nn.max_pool`` with kernel = stride = input / output (the pooled values; no indices)."""
-    n = spatial_rank(op)
-    sizes = (output_size,) * n if isinstance(output_size, (int, np.integer)) else tuple(output_size)
-    _check_pool_features(op, input, n, False)
-    x, unbatched = _pool_layout(op, input, n)
-    spatial = tuple(x.shape[1:-1])
-    out = tuple(size if o is None else int(o) for size, o in zip(spatial, sizes, strict=True))
-    if any(size % o for size, o in zip(spatial, out, strict=True)):
-        raise _not_supported(f"{op} with output sizes that do not divide the input sizes ({spatial} -> {out}: "
-                             f"TensorFlow has no adaptive pooling; divisible sizes map onto tf.nn.max_pool)")
-    kernel = tuple(size // o for size, o in zip(spatial, out, strict=True))
-    return _pool_back(_tf_pool("max", n, x, kernel, kernel, "VALID"), n, unbatched)
+    return _adaptive_pool("max", op, input, output_size)
 
 
 @register("max_unpool1d", "max_unpool2d", "max_unpool3d")
