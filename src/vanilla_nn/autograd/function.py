@@ -16,6 +16,7 @@ nothing is kept.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -87,10 +88,6 @@ def _dropout2d_backward_saved(grad_output: np.ndarray, saved: DropoutSaved) -> t
     return dropout2d_backward(grad_output, *saved.call.args, **saved.call.kwargs)
 
 
-def _conv_saving(*args: Any, **kwargs: Any) -> tuple[np.ndarray, Any]:
-    return conv_forward_saving(*args, **kwargs)
-
-
 def _max_pool_saving(ndim: int) -> Callable[..., tuple[Any, Any]]:
     """Max pooling that keeps its argmax (the backward scatters to it instead of searching the windows)."""
     forward = getattr(pool, f"max_pool{ndim}d")
@@ -120,7 +117,7 @@ def _adaptive_max_pool_saving(ndim: int) -> Callable[..., tuple[Any, Any]]:
 
 # op name -> (forward returning (output, typed saved state), backward(grad_output, saved) -> gradients)
 SAVING: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
-    **{name: (_conv_saving, conv_backward_saved) for name in ("conv1d", "conv2d", "conv3d", "conv_nd")},
+    **{name: (conv_forward_saving, conv_backward_saved) for name in ("conv1d", "conv2d", "conv3d", "conv_nd")},
     **{name: (conv_transpose_forward_saving, conv_transpose_backward_saved)
        for name in ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "conv_transpose_nd")},
     "dropout": (_dropout_saving, _dropout_backward_saved),
@@ -183,6 +180,7 @@ def record(name: str, forward: Callable[..., Any], backward: Callable[..., Any],
     return _wrap_outputs(output, node)
 
 
+@functools.cache  # one adapter per op, not one per recorded call
 def _functional_backward(backward: Callable[..., Any]) -> Callable[[np.ndarray, FunctionalCall], Any]:
     def call(grad_output: np.ndarray, saved: FunctionalCall) -> Any:
         return backward(grad_output, *saved.args, **saved.kwargs)
