@@ -77,20 +77,21 @@ CASES = [
      ["_gemm1x1_forward"]),
     # depthwise, stride 1, channels-first input: padded into planes, the flat loop forward and input grad
     ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "groups": 4}, "contiguous",
-     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad"]),
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad_flat"]),
     ("conv1d", 2, 3, 3, (20,), (5,), {"padding": 4, "dilation": 2, "groups": 3}, "strided",
-     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat"]),
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad_flat"]),
     ("conv3d", 1, 2, 2, (5, 4, 6), (3, 3, 2), {"padding": 1, "groups": 2}, "contiguous",
-     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat"]),
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad_flat"]),
     # depthwise with a channels-last input: the boxed tap loop in channels-last memory
     ("conv2d", 2, 4, 4, (7, 6), (3, 3), {"padding": 1, "groups": 4}, "channels_last",
-     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_boxes"]),
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_boxes", "_depthwise_weight_grad_taps"]),
     # depthwise, stride 2: boxed loops, forward and scatter
     ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2, "groups": 4}, "contiguous",
-     ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes", "_depthwise_input_grad_boxes"]),
+     ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes", "_depthwise_input_grad_boxes",
+                                          "_depthwise_weight_grad_taps"]),
     # depthwise with channel multiplier 2: the input grad sums over the multiplier
     ("conv2d", 2, 3, 6, (6, 7), (3, 3), {"padding": 1, "groups": 3}, "strided", ("depthwise", "depthwise_scatter"),
-     ["_depthwise_forward_flat", "_depthwise_input_grad_boxes"]),
+     ["_depthwise_forward_flat", "_depthwise_input_grad_boxes", "_depthwise_weight_grad_taps"]),
     ("conv2d", 1, 3, 6, (6, 7), (2, 3), {"stride": 2, "groups": 3, "padding_mode": "reflect", "padding": 1},
      "contiguous", ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes"]),
     # transposed convolutions: their forward is the input-grad kernel, their backward the forward kernel
@@ -103,7 +104,7 @@ CASES = [
     ("conv_transpose1d", 2, 4, 2, (7,), (1,), {"stride": 2, "output_padding": 1}, "contiguous",
      ("gemm1x1", "gemm1x1"), ["_gemm1x1_input_grad"]),
     ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"padding": 1, "groups": 3}, "contiguous",
-     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat"]),
+     ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad_flat"]),
     ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"stride": 2, "groups": 3, "output_padding": 1}, "strided",
      ("depthwise", "depthwise_scatter"), ["_depthwise_input_grad_boxes", "_depthwise_weight_grad"]),
     ("conv_transpose3d", 1, 2, 4, (3, 4, 3), (2, 3, 2), {"stride": (2, 1, 1), "groups": 2}, "contiguous",

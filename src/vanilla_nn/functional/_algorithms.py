@@ -44,12 +44,15 @@ import numpy as np
 from . import winograd
 from .plan import (
     FLAT_BLOCK_ELEMENTS,
+    WEIGHT_GRAD_BLOCK_ELEMENTS,
     Algorithm,
     Box,
     ConvGeometry,
     ConvPlan,
     InputGrad,
     Layout,
+    WeightGrad,
+    depthwise_flat_image_elements,
     layout_of,
     plan_conv,
 )
@@ -543,12 +546,16 @@ def _scratch(buffer: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     return buffer[: math.prod(shape)].reshape(shape)
 
 
-def _depthwise_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, None]:
-    """``y[n, o, g*m + j] = sum_k xp[n, o*s + k*d, g] * w[g*m + j, 0, k]`` (``m = C_out / C_in``)."""
+def _depthwise_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, None]:
+    """``y[n, o, g*m + j] = b[g*m + j] + sum_k xp[n, o*s + k*d, g] * w[g*m + j, 0, k]`` (``m = C_out / C_in``)."""
     g = plan.geometry
     if all(st == 1 for st in g.stride) and _is_planar(xp):
-        return _depthwise_forward_flat(plan, xp, w, g.dilation, g.out_spatial), None
-    return _depthwise_forward_boxes(plan, xp, w), None
+        return _depthwise_forward_flat(plan, xp, w, g.dilation, g.out_spatial, b), None
+    y = _depthwise_forward_boxes(plan, xp, w)
+    if b is not None:
+        y += b
+    return y, None
 
 
 def _depthwise_forward_boxes(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> np.ndarray:
@@ -579,7 +586,7 @@ def _is_planar(xp: np.ndarray) -> bool:
 
 
 def _depthwise_forward_flat(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, dilation: tuple[int, ...],
-                            out_spatial: tuple[int, ...]) -> np.ndarray:
+                            out_spatial: tuple[int, ...], b: np.ndarray | None = None) -> np.ndarray:
     """Stride-1 depthwise correlation on contiguous planes, each plane read as one flat vector.
 
     With ``xp`` stored as ``(N, G, *Sp)`` planes, output position ``o`` has flat index
@@ -587,7 +594,8 @@ def _depthwise_forward_flat(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, dilat
     with ``off_k = sum_a k_a * d_a * st_a``. So each tap is one multiply-add of contiguous runs,
     ``y_flat[:, :, :L] += xp_flat[:, :, off_k:off_k + L] * w[:, :, k]``, computed over the padded frame's
     coordinates; the entries at frame positions outside ``O`` (the last columns of each row) are never read
-    back. Returns ``(N, *O, G*m)`` (a view of ``(N, G*m, *Sp)`` planes).
+    back. The bias ``b (G*m,)``, if any, is added to each block after its first tap, while it is in cache.
+    Returns ``(N, *O, G*m)`` (a view of ``(N, G*m, *Sp)`` planes).
     """
     x = channels_first(xp)
     batch, groups = x.shape[:2]
@@ -608,7 +616,9 @@ def _depthwise_forward_flat(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, dilat
     scratch = np.empty((min(planes_per_block, batch * groups), mult, span), dtype=full.dtype)
     for p0 in range(0, batch * groups, planes_per_block):
         p1 = min(batch * groups, p0 + planes_per_block)
-        weights_block = w_taps[(np.arange(p0, p1) % groups)]  # (planes, m, T): the weights of each plane
+        channel = np.arange(p0, p1) % groups
+        weights_block = w_taps[channel]  # (planes, m, T): the weights of each plane
+        bias_block = None if b is None else b.reshape(groups, mult, 1)[channel]
         for i0 in range(0, length, span):
             i1 = min(length, i0 + span)
             target = full[p0:p1, :, i0:i1]
@@ -618,6 +628,8 @@ def _depthwise_forward_flat(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, dilat
                 weights = weights_block[:, :, t:t + 1]
                 if t == 0:
                     np.multiply(cells, weights, out=target)
+                    if bias_block is not None:
+                        target += bias_block
                 else:
                     np.multiply(cells, weights, out=tmp)
                     target += tmp
@@ -660,10 +672,53 @@ def _depthwise_input_grad_boxes(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -
 
 
 def _depthwise_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=None) -> np.ndarray:
-    """``grad_w[g*m + j, 0, k] = sum_{n, o} gy[n, o, g*m + j] * xp[n, o*s + k*d, g]``: one einsum per tap.
+    """``grad_w[g*m + j, 0, k] = sum_{n, o} gy[n, o, g*m + j] * xp[n, o*s + k*d, g]``: the plan's strategy."""
+    if plan.weight_grad == WeightGrad.DEPTHWISE_FLAT and _is_planar(xp):
+        return _depthwise_weight_grad_flat(plan, xp, gy)
+    return _depthwise_weight_grad_taps(plan, xp, gy)
 
-    Each einsum multiplies and sums in one pass over ``gy`` and the tap's strided view of ``xp``.
+
+def _depthwise_weight_grad_flat(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """Stride 1, one output channel per group, ``xp`` stored as contiguous ``(N, C, *Sp)`` planes.
+
+    As in :func:`_depthwise_forward_flat`, output position ``o`` of a plane has flat index ``i = sum_a o_a st_a``
+    in the frame and tap ``k`` reads ``xp_flat[i + off_k]``. ``gy`` is copied, a block of images at a time, into
+    a zeroed frame-strided buffer (its entries at frame positions outside ``O`` stay 0), so that
+    ``grad_w[c, k] = sum_n sum_i gy_frame[n, c, i] * xp_flat[n, c, off_k + i]`` is one einsum of contiguous runs
+    per block, reading each plane of the block once per tap while it is in cache.
     """
+    g = plan.geometry
+    x = channels_first(xp)
+    batch, channels = x.shape[:2]
+    frame, kernel = tuple(x.shape[2:]), g.kernel
+    plane = math.prod(frame)
+    plane_strides = [math.prod(frame[a + 1:]) for a in range(len(frame))]
+    length = sum((o - 1) * st for o, st in zip(g.out_spatial, plane_strides)) + 1
+    item = x.dtype.itemsize
+    x_flat = x.reshape(batch * channels, plane)
+    # (planes, *K, length): [p, k, i] = xp_flat[p, i + sum_a k_a d_a st_a]; the last read is the plane's last cell
+    taps_view = np.lib.stride_tricks.as_strided(
+        x_flat, (batch * channels, *kernel, length),
+        (x_flat.strides[0], *(d * st * item for d, st in zip(g.dilation, plane_strides)), item), writeable=False)
+    rows = (g.out_spatial[0], *frame[1:])  # the frame's rows that hold outputs
+    block = min(WEIGHT_GRAD_BLOCK_ELEMENTS, plan.workspace // item)
+    images = max(1, min(batch, block // max(depthwise_flat_image_elements(g), 1)))
+    scratch = np.zeros((images, channels, *rows), dtype=plan.dtype)
+    inner = scratch[(slice(None), slice(None), *(slice(0, o) for o in g.out_spatial))]
+    gy_cf = channels_first(gy)
+    space = "abcdefhijk"[: len(kernel)]
+    grad = np.zeros((channels, *kernel), dtype=plan.dtype)
+    for n0 in range(0, batch, images):
+        n1 = min(batch, n0 + images)
+        inner[: n1 - n0] = gy_cf[n0:n1]
+        flat = scratch[: n1 - n0].reshape((n1 - n0) * channels, -1)[:, :length]
+        part = np.einsum(f"p{space}l,pl->p{space}", taps_view[n0 * channels:n1 * channels], flat)
+        grad += part.reshape(n1 - n0, channels, *kernel).sum(axis=0)
+    return grad.reshape(g.c_out, 1, *kernel)
+
+
+def _depthwise_weight_grad_taps(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """One einsum per tap: each multiplies and sums in one pass over ``gy`` and the tap's strided view of ``xp``."""
     g = plan.geometry
     kernel, groups = g.kernel, g.groups
     mult = g.c_out // groups
@@ -721,9 +776,8 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, plan: ConvPlan, b: np.ndarray | 
     if algorithm == Algorithm.GEMM:
         return _gemm_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w, b)
     if algorithm == Algorithm.DEPTHWISE:
-        y, cols = _depthwise_forward(plan, xp, w)
-    else:
-        y, cols = _winograd_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w)
+        return _depthwise_forward(plan, xp, w, b)
+    y, cols = _winograd_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w)
     if b is not None:
         y += b
     return y, cols

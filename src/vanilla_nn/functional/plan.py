@@ -50,6 +50,11 @@ CHUNK_BYTES = 8 * 2**20
 DEPTHWISE_BLOCK_ELEMENTS = 1 << 18
 # The flat (stride-1, contiguous planes) depthwise loop: smaller blocks, all operands contiguous runs (6.4 ms).
 FLAT_BLOCK_ELEMENTS = 1 << 16
+# The flat depthwise weight gradient copies grad_output into the input's frame (zero tails) this many elements
+# of it at a time, then reads each plane once per tap with one einsum (dot products of contiguous runs).
+# Measured on the benchmark's 8x32x112x112 3x3 layer (one thread, loaded machine, CPU ms): the per-tap einsum
+# over strided (N, C, H, W) views 35; flat einsum: blocks of 2^16 elements TODO
+WEIGHT_GRAD_BLOCK_ELEMENTS = 1 << 18
 
 # Winograd F(2x2, 3x3) pays for its NumPy transform passes only for wide layers with even output sizes.
 # Measured single-threaded (ms, im2col GEMM vs Winograd): 64 ch @56: 21 vs 44; 128 ch @28: 16 vs 25;
@@ -90,6 +95,14 @@ class InputGrad(enum.Enum):
     DEPTHWISE_CORRELATION = "depthwise_correlation"  # stride 1, multiplier 1: the flat loop, flipped kernel
     DEPTHWISE_SCATTER = "depthwise_scatter"          # tap loop of strided adds
     CHANNELS_FIRST_SCATTER = "scatter_cf"            # per image W^T @ gy, col2im on contiguous planes
+
+
+class WeightGrad(enum.Enum):
+    """How the gradient with respect to the weight is computed."""
+
+    GEMM = "gemm"                      # the algorithm's own GEMM (im2col boxes, 1x1 rows, channels-first cols)
+    DEPTHWISE_FLAT = "depthwise_flat"  # stride 1, multiplier 1, planes: one einsum over flat plane runs
+    DEPTHWISE_TAPS = "depthwise_taps"  # one einsum per tap over strided views
 
 
 class Layout(enum.Enum):
@@ -224,6 +237,7 @@ class ConvPlan:
     weight_chunks: Chunking       # im2col boxes of the weight gradient
     input_chunks: Chunking        # col2im boxes of the scatter input gradient
     input_grad_plan: ConvPlan | None = None  # the correlation's own plan when input_grad is a correlation
+    weight_grad: WeightGrad = WeightGrad.GEMM
 
     @property
     def keeps_cols(self) -> bool:
@@ -314,7 +328,25 @@ def plan_conv(geometry: ConvGeometry, dtype, layout: Layout = Layout.CHANNELS_LA
     input_grad, inner = _input_grad(g, dtype, algorithm, workspace, _adjoint)
     if algorithm == Algorithm.GEMM_CHANNELS_FIRST and input_grad == InputGrad.SCATTER:
         input_grad = InputGrad.CHANNELS_FIRST_SCATTER
-    return ConvPlan(g, dtype, layout, workspace, algorithm, input_grad, forward, weight, inputs, inner)
+    return ConvPlan(g, dtype, layout, workspace, algorithm, input_grad, forward, weight, inputs, inner,
+                    _weight_grad(g, algorithm, layout, item, workspace))
+
+
+def depthwise_flat_image_elements(g: ConvGeometry) -> int:
+    """Elements of one image's ``grad_output`` in the frame's strides (the flat weight gradient's unit)."""
+    return g.c_out * g.out_spatial[0] * math.prod(g.frame[1:])
+
+
+def _weight_grad(g: ConvGeometry, algorithm: Algorithm, layout: Layout, item: int, workspace: int) -> WeightGrad:
+    """The flat depthwise weight gradient reads the padded input as contiguous planes (what the forward pads
+    a stride-1 depthwise input into unless the input is channels-last, see ``_algorithms.pad_for``) and needs
+    one image's ``grad_output`` in the frame's strides within the cap."""
+    if algorithm != Algorithm.DEPTHWISE:
+        return WeightGrad.GEMM
+    if (all(s == 1 for s in g.stride) and g.c_out == g.groups and layout != Layout.CHANNELS_LAST
+            and depthwise_flat_image_elements(g) * item <= workspace):
+        return WeightGrad.DEPTHWISE_FLAT
+    return WeightGrad.DEPTHWISE_TAPS
 
 
 def _input_grad(g: ConvGeometry, dtype: np.dtype, algorithm: Algorithm, workspace: int, adjoint: bool
