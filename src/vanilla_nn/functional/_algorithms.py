@@ -447,9 +447,39 @@ def _gemm_cf_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.nda
 # gemm1x1: no windows at all
 # ----------------------------------------------------------------------------------------------------------
 
+def _image_matrices(a: np.ndarray) -> np.ndarray | None:
+    """A channels-last-indexed ``a (N, *S, C)`` as ``(N, C, P)`` matrices BLAS reads in place, or None.
+
+    A view when the spatial axes merge into one (contiguous planes, or channels-last memory) and one of the two
+    matrix axes has unit stride with the other spanning it; None otherwise (a subsampled or cropped view).
+    """
+    cf = channels_first(a)
+    batch, channels = cf.shape[:2]
+    positions = math.prod(cf.shape[2:])
+    try:
+        m = np.reshape(cf, (batch, channels, positions), copy=False)
+    except ValueError:
+        return None
+    item = a.dtype.itemsize
+    s_c, s_p = m.strides[1:]
+    if channels > 1 and positions > 1 and not ((s_p == item and s_c >= positions * item)
+                                               or (s_c == item and s_p >= channels * item)):
+        return None
+    return m
+
+
+def _planes_first(m: np.ndarray) -> bool:
+    """Whether ``(N, C, P)`` matrices are stored as planes (unit stride along ``P``)."""
+    return m.shape[2] > 1 and m.strides[2] == m.dtype.itemsize
+
+
 def _gemm1x1_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
                      ) -> tuple[np.ndarray, None]:
     g = plan.geometry
+    if g.groups == 1 and tuple(g.frame) == tuple(g.out_spatial):
+        x_m = _image_matrices(xp)
+        if x_m is not None and _planes_first(x_m):
+            return _gemm1x1_forward_planes(plan, x_m, w, b), None
     y = np.empty((g.batch, *g.out_spatial, g.c_out), dtype=plan.dtype)
     rows = _subsampled(xp, g.stride, g.out_spatial)  # (N, *O, C_in), a view
     w_rows = _weight_cols(w, g.groups).transpose(0, 2, 1)
@@ -463,6 +493,17 @@ def _gemm1x1_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarra
     return y, None
 
 
+def _gemm1x1_forward_planes(plan: ConvPlan, x_m: np.ndarray, w: np.ndarray, b: np.ndarray | None
+                            ) -> np.ndarray:
+    """Stride 1, one group, input in planes ``x_m (N, C_in, P)``: ``y_n = W (C_out, C_in) @ x_n`` (+ b), one
+    batched GEMM reading the planes in place (no transposing copy into rows) and writing output planes."""
+    g = plan.geometry
+    y = np.matmul(w.reshape(g.c_out, g.c_in), x_m)
+    if b is not None:
+        y += b[:, None]
+    return channels_last(y.reshape(g.batch, g.c_out, *g.out_spatial))
+
+
 def _contiguous_rows(a: np.ndarray) -> bool:
     try:
         np.reshape(a, (-1, a.shape[-1]), copy=False)
@@ -473,6 +514,10 @@ def _contiguous_rows(a: np.ndarray) -> bool:
 
 def _gemm1x1_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=None) -> np.ndarray:
     g = plan.geometry
+    if g.groups == 1 and tuple(g.frame) == tuple(g.out_spatial):
+        x_m, gy_m = _image_matrices(xp), _image_matrices(gy)
+        if x_m is not None and gy_m is not None:
+            return _gemm1x1_weight_grad_images(plan, x_m, gy_m)
     rows = _subsampled(xp, g.stride, g.out_spatial)
     chunking = plan.weight_chunks
     buffer = np.empty(chunking.max_rows * g.c_in, plan.dtype)
@@ -483,8 +528,33 @@ def _gemm1x1_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=No
     return _weight_from_cols(grad_cols, g.c_in // g.groups, g.kernel)
 
 
+def _gemm1x1_weight_grad_images(plan: ConvPlan, x_m: np.ndarray, gy_m: np.ndarray) -> np.ndarray:
+    """Stride 1, one group: ``grad_W = sum_n gy_n (C_out, P) @ x_n^T (P, C_in)``, one GEMM per image reading
+    both operands in place in whatever memory order they have (BLAS takes either orientation): no copies, and
+    two weight-sized buffers (the sum and one image's product)."""
+    g = plan.geometry
+    grad = np.matmul(gy_m[0], x_m[0].T)
+    product = np.empty_like(grad)
+    for n in range(1, g.batch):
+        np.matmul(gy_m[n], x_m[n].T, out=product)
+        grad += product
+    return grad.reshape(g.c_out, g.c_in, *g.kernel)
+
+
+def _gemm1x1_input_grad_planes(plan: ConvPlan, gy_m: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """Stride 1, one group, ``gy`` in planes ``(N, C_out, P)``: ``grad_x_n = W^T (C_in, C_out) @ gy_n``, one
+    batched GEMM writing input planes (no transposing copy of ``gy`` into rows)."""
+    g = plan.geometry
+    grad = np.matmul(w.reshape(g.c_out, g.c_in).T, gy_m)
+    return channels_last(grad.reshape(g.batch, g.c_in, *g.frame))
+
+
 def _gemm1x1_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     g = plan.geometry
+    if g.groups == 1 and tuple(g.frame) == tuple(g.out_spatial):
+        gy_m = _image_matrices(gy)
+        if gy_m is not None and _planes_first(gy_m):
+            return _gemm1x1_input_grad_planes(plan, gy_m, w)
     w_cols = _weight_cols(w, g.groups)
     whole = tuple(g.frame) == tuple(g.out_spatial)  # stride 1 and nothing left over: the GEMM is the frame
     frame = (np.empty if whole else np.zeros)((g.batch, *g.frame, g.c_in), dtype=plan.dtype)
