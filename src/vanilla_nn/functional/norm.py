@@ -98,15 +98,24 @@ def _per_channel(a: np.ndarray, ndim: int) -> np.ndarray:
     return a.reshape((1, -1) + (1,) * (ndim - 2))
 
 
+def _reduce_axes(x: np.ndarray) -> tuple[int, ...]:
+    return (0, *range(2, x.ndim))
+
+
 def _statistics(x: np.ndarray, rm, rv, training: bool, eps: float, dtype: np.dtype):
-    """``(x - mu, 1 / sqrt(var + eps))`` broadcastable to ``x``, from the batch or the running stats."""
+    """``(x - mu, 1 / sqrt(var + eps))``: a fresh centred array shaped like ``x`` (the caller may overwrite it)
+    and ``(1, C, 1, ...)`` per-channel factors, from the batch or the running statistics.
+
+    Training: ``mu`` one reduction pass, the centred copy one pass, the variance one squaring pass into a
+    scratch buffer and one reduction (the two-pass variance, no cancellation).
+    """
     x = x.astype(dtype, copy=False)
     if training:
-        axes = (0, *range(2, x.ndim))
-        centred = x - x.mean(axis=axes, keepdims=True)
-        var = (centred * centred).mean(axis=axes, keepdims=True)
+        axes = _reduce_axes(x)
+        centred = np.subtract(x, x.mean(axis=axes, keepdims=True))
+        var = np.multiply(centred, centred).mean(axis=axes, keepdims=True)
     else:
-        centred = x - _per_channel(rm.astype(dtype, copy=False), x.ndim)
+        centred = np.subtract(x, _per_channel(rm.astype(dtype, copy=False), x.ndim))
         var = _per_channel(rv.astype(dtype, copy=False), x.ndim)
     return centred, dtype.type(1) / np.sqrt(var + dtype.type(eps))
 
@@ -143,10 +152,10 @@ def batch_norm(input: Any, running_mean: Any, running_var: Any, weight: Any = No
     """
     x, rm, rv, w, b, training, eps, dtype = _bn_args("batch_norm", input, running_mean, running_var, weight,
                                                      bias, training, momentum, eps)
-    centred, inv_std = _statistics(x, rm, rv, training, eps, dtype)
-    y = centred * inv_std
-    if w is not None:
-        y *= _per_channel(w.astype(dtype, copy=False), x.ndim)
+    y, inv_std = _statistics(x, rm, rv, training, eps, dtype)
+    # y = (x - mu) * (w / std) + b, in place on the centred copy: two passes after the statistics
+    scale = inv_std if w is None else inv_std * _per_channel(w.astype(dtype, copy=False), x.ndim)
+    y *= scale
     if b is not None:
         y += _per_channel(b.astype(dtype, copy=False), x.ndim)
     return y
@@ -182,7 +191,9 @@ def batch_norm_running_stats(input: Any, running_mean: Any, running_var: Any,
     axes = (0, *range(2, x.ndim))
     count = _values_per_channel(x)
     mean = xd.mean(axis=axes)
-    unbiased_var = ((xd - _per_channel(mean, x.ndim)) ** 2).sum(axis=axes) / dtype.type(count - 1)
+    square = np.subtract(xd, _per_channel(mean, x.ndim))
+    square *= square  # squared in place: one scratch array
+    unbiased_var = square.sum(axis=axes) / dtype.type(count - 1)
     keep, take = dtype.type(1 - m), dtype.type(m)
     new_mean = keep * rm.astype(dtype, copy=False) + take * mean
     new_var = keep * rv.astype(dtype, copy=False) + take * unbiased_var
@@ -216,15 +227,27 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
                                                      bias, training, momentum, eps)
     gy = check_grad_output_shape("batch_norm", grad_output, x.shape).astype(dtype, copy=False)
     centred, inv_std = _statistics(x, rm, rv, training, eps, dtype)
-    x_hat = centred * inv_std
-    axes = (0, *range(2, x.ndim))
-    grad_w = None if w is None else (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=axes).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
+    axes = _reduce_axes(x)
+    # Per channel, with d = x - mu, s = 1/std, w = 1 without weight, M values per channel:
+    #   grad_b = sum(gy),  grad_w = s * sum(gy * d)
+    #   training: grad_x = w s gy - (w s / M) sum(gy) - d * (w s^3 / M) sum(gy * d)
+    #   eval:     grad_x = w s gy
+    # so grad_x = k1 * gy + k2 * d + k3: two reductions and four passes, the products written into scratch.
+    scale = inv_std if w is None else inv_std * _per_channel(w.astype(dtype, copy=False), x.ndim)
+    sum_gy = gy.sum(axis=axes, keepdims=True) if training or b is not None else None
+    need_dot = training or w is not None
+    if need_dot:
+        product = np.multiply(gy, centred)
+        sum_gy_d = product.sum(axis=axes, keepdims=True)
+    grad_w = None if w is None else (sum_gy_d * inv_std).reshape(-1).astype(w.dtype, copy=False)
+    grad_b = None if b is None else sum_gy.reshape(-1).astype(b.dtype, copy=False)
+    grad_x = np.multiply(gy, scale, out=product if need_dot else None)
     if training:
-        g = g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
-    grad_x = (g * inv_std).astype(x.dtype, copy=False)
-    return grad_x, grad_w, grad_b
+        count = dtype.type(_values_per_channel(x))
+        centred *= -scale * inv_std * inv_std * sum_gy_d / count
+        centred -= scale * sum_gy / count
+        grad_x += centred
+    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
 
 
 # --- group norm and layer norm: statistics per sample over a group of values --------------------------------
