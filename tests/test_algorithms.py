@@ -57,6 +57,15 @@ CASES = [
      ["_gemm_forward", "_gemm_weight_grad"]),
     ("conv2d", 2, 6, 9, (7, 6), (3, 3), {"groups": 3, "stride": 2}, "contiguous", ("gemm", "scatter"),
      ["_gemm_input_grad"]),
+    # gemm_view: 1-d, undilated, one group: the windows of each phase of outputs are a view, G = ceil(K / s) GEMMs
+    ("conv1d", 2, 5, 6, (47,), (3,), {"padding": 1}, "contiguous", ("gemm_view", "correlation"),
+     ["_gemm_view_forward", "_gemm_view_weight_grad", "_adjoint_weight"]),
+    ("conv1d", 3, 6, 4, (20,), (5,), {"padding": 2, "stride": 2}, "strided", ("gemm_view", "scatter"),
+     ["_gemm_view_forward", "_gemm_view_weight_grad", "_gemm_input_grad"]),
+    ("conv1d", 2, 5, 3, (19,), (2,), {"stride": 3}, "channels_last", ("gemm_view", "scatter"),
+     ["_gemm_view_forward", "_gemm_view_weight_grad"]),
+    ("conv_transpose1d", 2, 6, 5, (9,), (4,), {"stride": 2, "padding": 1}, "contiguous", ("gemm_view", "scatter"),
+     ["_gemm_input_grad", "_gemm_view_forward", "_gemm_view_weight_grad"]),
     # gemm_cf: few input channels, channels-first im2col (stride 2: its own scatter; stride 1: the correlation)
     ("conv2d", 2, 3, 4, (11, 10), (7, 7), {"padding": 3, "stride": 2}, "strided", ("gemm_cf", "scatter_cf"),
      ["_gemm_cf_forward", "_gemm_cf_input_grad", "_gemm_cf_weight_grad"]),
@@ -187,7 +196,8 @@ def test_plan_algorithm_by_shape():
     assert algorithm(64, 64, (3, 3), groups=2) == P.Algorithm.GEMM
     assert algorithm(3, 64, (7, 7), stride=2) == P.Algorithm.GEMM_CHANNELS_FIRST
     assert algorithm(1, 8, (3,)) == P.Algorithm.GEMM_CHANNELS_FIRST
-    assert algorithm(5, 8, (3,)) == P.Algorithm.GEMM
+    assert algorithm(5, 8, (3,)) == P.Algorithm.GEMM_VIEW
+    assert algorithm(6, 8, (3,), groups=2) == P.Algorithm.GEMM
 
 
 def test_plan_is_frozen_and_printable():

@@ -352,6 +352,59 @@ def _adjoint_weight(w: np.ndarray, groups: int) -> np.ndarray:
 
 
 # ----------------------------------------------------------------------------------------------------------
+# gemm_view: 1-d, undilated, one group; the im2col matrix of each phase of outputs is a view
+# ----------------------------------------------------------------------------------------------------------
+
+def _phase_windows(xp: np.ndarray, plan: ConvPlan) -> list[tuple[slice, np.ndarray]]:
+    """``(outputs, windows)`` per phase ``r < G = ceil(K / s)``: the outputs ``o = r, r + G, ...`` (a slice of
+    ``O``) and their windows ``(N, Q_r, K*C_in)``, ``[n, q, k*C + c] = xp[n, (r + G*q)*s + k, c]``, a view of a
+    contiguous channels-last ``xp (N, Lp, C_in)`` whose rows (``G*s*C_in >= K*C_in`` apart) do not overlap."""
+    g = plan.geometry
+    (kernel,), (stride,), (out,) = g.kernel, g.stride, g.out_spatial
+    phases = -(-kernel // stride)
+    batch, length, channels = xp.shape
+    flat = xp.reshape(batch, length * channels)
+    item = xp.dtype.itemsize
+    result = []
+    for r in range(min(phases, out)):
+        count = len(range(r, out, phases))
+        start = flat[:, r * stride * channels:]
+        # the last value read, ((r + G*(count-1))*s + K)*C - 1, is inside the row: that window is a valid one
+        windows = np.lib.stride_tricks.as_strided(
+            start, (batch, count, kernel * channels), (flat.strides[0], phases * stride * channels * item, item),
+            writeable=False)
+        result.append((slice(r, out, phases), windows))
+    return result
+
+
+def _gemm_view_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
+                       ) -> tuple[np.ndarray, None]:
+    """``y[:, phase] = windows_phase (N, Q_r, K*C_in) @ W (K*C_in, C_out)``, written into strided output rows."""
+    g = plan.geometry
+    y = np.empty((g.batch, *g.out_spatial, g.c_out), dtype=plan.dtype)
+    w_rows = _weight_cols(w, 1)[0].T  # (K*C_in, C_out), rows ordered (tap, channel) like a window
+    for outputs, windows in _phase_windows(xp, plan):
+        np.matmul(windows, w_rows, out=y[:, outputs])
+    if b is not None:
+        y += b
+    return y, None
+
+
+def _gemm_view_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray) -> np.ndarray:
+    """``grad_W (C_out, K*C_in) = sum_{phase, n} gy[n, phase]^T @ windows_phase[n]``, one GEMM per phase and
+    image on the views; ``gy`` read as channels-last rows (one copy if it is not)."""
+    g = plan.geometry
+    gy = gy if gy.flags.c_contiguous else np.ascontiguousarray(gy)
+    grad = np.zeros((g.c_out, g.taps * g.c_in), dtype=plan.dtype)
+    product = np.empty_like(grad)
+    for outputs, windows in _phase_windows(xp, plan):
+        for n in range(g.batch):
+            np.matmul(gy[n, outputs].T, windows[n], out=product)
+            grad += product
+    return _weight_from_cols(grad[None], g.c_in, g.kernel)
+
+
+# ----------------------------------------------------------------------------------------------------------
 # gemm_cf: few input channels, im2col on contiguous planes
 # ----------------------------------------------------------------------------------------------------------
 
@@ -845,6 +898,8 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, plan: ConvPlan, b: np.ndarray | 
         return _gemm_cf_forward(plan, xp, w, b)
     if algorithm == Algorithm.GEMM:
         return _gemm_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w, b)
+    if algorithm == Algorithm.GEMM_VIEW:
+        return _gemm_view_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w, b)
     if algorithm == Algorithm.DEPTHWISE:
         return _depthwise_forward(plan, xp, w, b)
     y, cols = _winograd_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w)
@@ -881,6 +936,8 @@ def correlate_weight_grad_cl(xp: np.ndarray, gy: np.ndarray, plan: ConvPlan, col
         xp = xp if _is_planar(xp) else channels_last(np.ascontiguousarray(channels_first(xp)))
         return _gemm_cf_weight_grad(plan, xp, gy)
     xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
+    if algorithm == Algorithm.GEMM_VIEW:
+        return _gemm_view_weight_grad(plan, xp, gy)
     return _gemm_weight_grad(plan, xp, gy, cols if algorithm == Algorithm.GEMM else None)
 
 
