@@ -52,8 +52,9 @@ DEPTHWISE_BLOCK_ELEMENTS = 1 << 18
 FLAT_BLOCK_ELEMENTS = 1 << 16
 # The flat depthwise weight gradient copies grad_output into the input's frame (zero tails) this many elements
 # of it at a time, then reads each plane once per tap with one einsum (dot products of contiguous runs).
-# Measured on the benchmark's 8x32x112x112 3x3 layer (one thread, loaded machine, CPU ms): the per-tap einsum
-# over strided (N, C, H, W) views 35; flat einsum: blocks of 2^16 elements TODO
+# Measured on the benchmark's 8x32x112x112 3x3 layer (one thread, shared machine under load, CPU ms, best of 9):
+# one einsum per tap over strided (N, C, H, W) views 41; flat: 12.5 with blocks of 2^14-2^20 elements (one or
+# two images here), 14.8 with the whole batch in one block (2^24).
 WEIGHT_GRAD_BLOCK_ELEMENTS = 1 << 18
 
 # Winograd F(2x2, 3x3) pays for its NumPy transform passes only for wide layers with even output sizes.
@@ -73,8 +74,13 @@ CORRELATION_MIN_ROWS_PER_CHANNEL = 16
 # 1-d, undilated, one group (GEMM_VIEW): a window is one contiguous run of K * C_in channels-last values, so the
 # output positions o = G*q + r (G = ceil(K / s)) split into G phases whose windows do not overlap: each phase's
 # im2col matrix is a strided view of the padded input that BLAS reads in place. G GEMMs, no im2col copy, no
-# scratch. Measured on the benchmark's conv1d (8 x 64 x 4096, k3, one thread, loaded machine, CPU ms): forward
-# TODO
+# scratch. Measured on the benchmark's conv1d (8 x 64 x 4096, k3, pad 1, one thread, shared machine under load,
+# CPU ms, PyTorch in the same run in brackets): forward im2col GEMM 56 [39], views 44 [43]; backward 105 [72], 96 [76].
+# 1x1 at stride 1, one group (no threshold: the kernels follow the operands' memory order at run time): input or
+# grad_output in channel planes goes through batched GEMMs on the planes in place instead of a transposing copy
+# into channels-last rows, and the weight gradient is one GEMM per image in either order. Measured (one thread,
+# shared machine, CPU ms, forward / backward, planes in and out): 8x16->96 @112: 32 / 36 rows, 23 / 22 planes;
+# 8x64->128 @56: 14 / 47, 9 / 19; channels-last in and out unchanged (14 / 28, 13 / 25).
 # Few input channels (the 7x7 stride-2 first layer with 3 channels): a channels-last im2col copies runs of
 # C_in floats (12 bytes), far too short for a streaming copy, while a channels-first im2col copies runs of
 # whole output rows. Below this many input channels per group the channels-first GEMM is used.
