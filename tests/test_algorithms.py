@@ -99,15 +99,26 @@ CASES = [
     # depthwise with a channels-last input: the boxed tap loop in channels-last memory
     ("conv2d", 2, 4, 4, (7, 6), (3, 3), {"padding": 1, "groups": 4}, "channels_last",
      ("depthwise", "depthwise_correlation"), ["_depthwise_forward_boxes", "_depthwise_weight_grad_taps"]),
-    # depthwise, stride 2: boxed loops, forward and scatter
+    # depthwise, stride 2: on channel planes, the flat loop over the input split by stride phase; channels-last:
+    # boxed loops, forward and scatter
     ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2, "groups": 4}, "contiguous",
+     ("depthwise", "depthwise_scatter"), ["_depthwise_forward_flat", "_phase_planes", "_depthwise_weight_grad_phases",
+                                          "_depthwise_input_grad_phases"]),
+    ("conv2d", 2, 5, 5, (8, 6), (3, 3), {"padding": 1, "stride": 2, "groups": 5}, "contiguous",  # frame divisible
+     ("depthwise", "depthwise_scatter"), ["_depthwise_forward_flat", "_depthwise_weight_grad_phases",
+                                          "_depthwise_input_grad_phases"]),
+    ("conv2d", 2, 4, 4, (9, 8), (3, 3), {"padding": 1, "stride": 2, "groups": 4}, "channels_last",
      ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes", "_depthwise_input_grad_boxes",
                                           "_depthwise_weight_grad_taps"]),
+    ("conv3d", 1, 2, 2, (7, 6, 9), (3, 2, 3), {"padding": 1, "stride": (2, 1, 3), "dilation": (1, 2, 1),
+                                               "groups": 2}, "strided",
+     ("depthwise", "depthwise_scatter"), ["_depthwise_forward_flat", "_depthwise_weight_grad_phases",
+                                          "_depthwise_input_grad_phases"]),
     # depthwise with channel multiplier 2: the input grad sums over the multiplier
     ("conv2d", 2, 3, 6, (6, 7), (3, 3), {"padding": 1, "groups": 3}, "strided", ("depthwise", "depthwise_scatter"),
      ["_depthwise_forward_flat", "_depthwise_input_grad_boxes", "_depthwise_weight_grad_taps"]),
     ("conv2d", 1, 3, 6, (6, 7), (2, 3), {"stride": 2, "groups": 3, "padding_mode": "reflect", "padding": 1},
-     "contiguous", ("depthwise", "depthwise_scatter"), ["_depthwise_forward_boxes"]),
+     "contiguous", ("depthwise", "depthwise_scatter"), ["_depthwise_forward_flat", "_phase_planes"]),
     # transposed convolutions: their forward is the input-grad kernel, their backward the forward kernel
     ("conv_transpose2d", 2, 4, 5, (5, 6), (4, 4), {"stride": 2, "padding": 1}, "strided", ("gemm", "scatter"),
      ["_gemm_input_grad", "_gemm_forward"]),
@@ -120,7 +131,7 @@ CASES = [
     ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"padding": 1, "groups": 3}, "contiguous",
      ("depthwise", "depthwise_correlation"), ["_depthwise_forward_flat", "_depthwise_weight_grad_flat"]),
     ("conv_transpose2d", 2, 3, 3, (5, 6), (3, 3), {"stride": 2, "groups": 3, "output_padding": 1}, "strided",
-     ("depthwise", "depthwise_scatter"), ["_depthwise_input_grad_boxes", "_depthwise_weight_grad"]),
+     ("depthwise", "depthwise_scatter"), ["_depthwise_input_grad_phases", "_depthwise_weight_grad_phases"]),
     ("conv_transpose3d", 1, 2, 4, (3, 4, 3), (2, 3, 2), {"stride": (2, 1, 1), "groups": 2}, "contiguous",
      ("gemm", "scatter"), ["_gemm_input_grad"]),
 ]

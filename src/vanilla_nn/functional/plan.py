@@ -113,7 +113,7 @@ class WeightGrad(enum.Enum):
     """How the gradient with respect to the weight is computed."""
 
     GEMM = "gemm"                      # the algorithm's own GEMM (im2col boxes, 1x1 rows, channels-first cols)
-    DEPTHWISE_FLAT = "depthwise_flat"  # stride 1, multiplier 1, planes: one einsum over flat plane runs
+    DEPTHWISE_FLAT = "depthwise_flat"  # multiplier 1, planes (split by stride phase): einsums over flat runs
     DEPTHWISE_TAPS = "depthwise_taps"  # one einsum per tap over strided views
 
 
@@ -357,7 +357,7 @@ def _weight_grad(g: ConvGeometry, algorithm: Algorithm, layout: Layout, item: in
     one image's ``grad_output`` in the frame's strides within the cap."""
     if algorithm != Algorithm.DEPTHWISE:
         return WeightGrad.GEMM
-    if (all(s == 1 for s in g.stride) and g.c_out == g.groups and layout != Layout.CHANNELS_LAST
+    if (g.c_out == g.groups and layout != Layout.CHANNELS_LAST
             and depthwise_flat_image_elements(g) * item <= workspace):
         return WeightGrad.DEPTHWISE_FLAT
     return WeightGrad.DEPTHWISE_TAPS
