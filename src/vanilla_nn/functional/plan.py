@@ -56,6 +56,11 @@ FLAT_BLOCK_ELEMENTS = 1 << 16
 # one einsum per tap over strided (N, C, H, W) views 41; flat: 12.5 with blocks of 2^14-2^20 elements (one or
 # two images here), 14.8 with the whole batch in one block (2^24).
 WEIGHT_GRAD_BLOCK_ELEMENTS = 1 << 18
+# Stride > 1 on channel planes (no threshold; see ``_algorithms._phases_fit``, within the cap): the input split by
+# stride phase and the flat loops, against the boxed tap loops over stride-s views. Measured (MobileNetV2's
+# stride-2 3x3 layers, batch 8, one thread, shared machine, CPU ms, forward / backward, PyTorch in brackets):
+# 96 ch @112: boxes 117 / 215 [78 / 163], phases 58 / 122 [58 / 142]; 144 ch @56: 27 / 100 [11 / 69],
+# 33 / 63 [7 / 62].
 
 # Winograd F(2x2, 3x3) pays for its NumPy transform passes only for wide layers with even output sizes.
 # Measured single-threaded (ms, im2col GEMM vs Winograd): 64 ch @56: 21 vs 44; 128 ch @28: 16 vs 25;
