@@ -828,7 +828,8 @@ def _depthwise_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.n
         gyp = pad_channels_last(channels_first(gy), pads, keep_layout=True, planar=True)
         flipped = w[(slice(None), slice(None), *(slice(None, None, -1),) * (w.ndim - 2))]
         return _depthwise_forward_flat(plan, gyp, flipped, g.dilation, tuple(g.frame))
-    if g.c_out == g.groups and _phases_fit(plan, gy):
+    if g.c_out == g.groups and _phases_fit(plan, gy) and np.isfinite(w).all():
+        # (the isfinite guard: the zeros around grad_output times an infinite weight would add NaN)
         return _depthwise_input_grad_phases(plan, gy, w)
     return _depthwise_input_grad_boxes(plan, gy, w)
 
@@ -885,11 +886,17 @@ def _depthwise_input_grad_boxes(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -
 
 def _depthwise_weight_grad(plan: ConvPlan, xp: np.ndarray, gy: np.ndarray, cols=None) -> np.ndarray:
     """``grad_w[g*m + j, 0, k] = sum_{n, o} gy[n, o, g*m + j] * xp[n, o*s + k*d, g]``: the plan's strategy."""
+    grad = None
     if plan.weight_grad == WeightGrad.DEPTHWISE_FLAT:
         if all(st == 1 for st in plan.geometry.stride) and _is_planar(xp):
-            return _depthwise_weight_grad_flat(plan, xp, gy)
-        if _phases_fit(plan, xp):
-            return _depthwise_weight_grad_phases(plan, xp, gy)
+            grad = _depthwise_weight_grad_flat(plan, xp, gy)
+        elif _phases_fit(plan, xp):
+            grad = _depthwise_weight_grad_phases(plan, xp, gy)
+    # The flat sums also multiply input cells no window reads by the zeros around grad_output: 0 * inf would
+    # make NaN where the exact sum is finite. A non-finite result is recomputed tap by tap (a guard on the
+    # (C, K) result, not a pass over the input).
+    if grad is not None and np.isfinite(grad).all():
+        return grad
     return _depthwise_weight_grad_taps(plan, xp, gy)
 
 
