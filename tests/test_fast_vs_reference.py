@@ -14,13 +14,16 @@ CASES = [
                                           padding_mode="reflect")),
     ("conv2d", (2, 3, 6, 5), (4, 3, 3, 2), dict(stride=(2, 1), padding="same", padding_mode="circular")),
     ("conv3d", (1, 2, 4, 5, 3), (2, 1, 2, 3, 2), dict(padding=(1, 0, 1), groups=2, padding_mode="replicate")),
+    # depthwise on channel planes: the flat loops (stride 1) and the stride-phase split (stride 2)
+    ("conv2d", (2, 3, 7, 6), (3, 1, 3, 3), dict(padding=1, groups=3)),
+    ("conv2d", (2, 3, 8, 6), (3, 1, 3, 3), dict(stride=2, padding=1, groups=3)),
     ("conv_transpose1d", (2, 4, 5), (4, 3, 3), dict(stride=3, padding=1, output_padding=2, groups=2)),
     ("conv_transpose2d", (2, 2, 4, 3), (2, 3, 3, 2), dict(stride=2, dilation=(1, 3), output_padding=(1, 2))),
     ("conv_transpose3d", (1, 2, 3, 2, 3), (2, 2, 2, 2, 2), dict(padding=((1, 0), (0, 1), (1, 1)))),
 ]
 
 
-@pytest.mark.parametrize("op, x_shape, w_shape, options", CASES, ids=[c[0] for c in CASES])
+@pytest.mark.parametrize("op, x_shape, w_shape, options", CASES, ids=[f"{c[0]}-{i}" for i, c in enumerate(CASES)])
 @pytest.mark.parametrize("special", [False, True], ids=["finite", "nan_inf"])
 def test_fast_path_equals_reference(op, x_shape, w_shape, options, special):
     rng = np.random.default_rng(0)
