@@ -529,10 +529,6 @@ def _planes_first(m: np.ndarray) -> bool:
 def _gemm1x1_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
                      ) -> tuple[np.ndarray, None]:
     g = plan.geometry
-    if g.groups == 1 and tuple(g.frame) == tuple(g.out_spatial):
-        x_m = _image_matrices(xp)
-        if x_m is not None and _planes_first(x_m):
-            return _gemm1x1_forward_planes(plan, x_m, w, b), None
     y = np.empty((g.batch, *g.out_spatial, g.c_out), dtype=plan.dtype)
     rows = _subsampled(xp, g.stride, g.out_spatial)  # (N, *O, C_in), a view
     w_rows = _weight_cols(w, g.groups).transpose(0, 2, 1)
@@ -544,17 +540,6 @@ def _gemm1x1_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarra
         if b is not None:
             out += b
     return y, None
-
-
-def _gemm1x1_forward_planes(plan: ConvPlan, x_m: np.ndarray, w: np.ndarray, b: np.ndarray | None
-                            ) -> np.ndarray:
-    """Stride 1, one group, input in planes ``x_m (N, C_in, P)``: ``y_n = W (C_out, C_in) @ x_n`` (+ b), one
-    batched GEMM reading the planes in place (no transposing copy into rows) and writing output planes."""
-    g = plan.geometry
-    y = np.matmul(w.reshape(g.c_out, g.c_in), x_m)
-    if b is not None:
-        y += b[:, None]
-    return channels_last(y.reshape(g.batch, g.c_out, *g.out_spatial))
 
 
 def _contiguous_rows(a: np.ndarray) -> bool:
