@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._args import as_float_array, check_bool, check_grad_output_shape, result_dtype
+from ._dispatch import check_needs_input_grad
 
 __all__ = ["batch_norm", "batch_norm_backward", "batch_norm_running_stats", "group_norm", "group_norm_backward",
            "layer_norm", "layer_norm_backward"]
@@ -191,11 +192,13 @@ def batch_norm_running_stats(input: Any, running_mean: Any, running_var: Any,
 
 def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running_var: Any, weight: Any = None,
                         bias: Any = None, training: bool = False, momentum: float = 0.1,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`batch_norm`, each in its argument's dtype.
 
     ``grad_weight``/``grad_bias`` are None when ``weight``/``bias`` is None. In training mode the batch
     statistics depend on the input, which adds the two mean terms of the formula in the module docstring.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`batch_norm`, and when ``grad_output`` is not a float array of
@@ -215,15 +218,22 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
     x, rm, rv, w, b, training, eps, dtype = _bn_args("batch_norm", input, running_mean, running_var, weight,
                                                      bias, training, momentum, eps)
     gy = check_grad_output_shape("batch_norm", grad_output, x.shape).astype(dtype, copy=False)
+    needs = check_needs_input_grad("batch_norm", needs_input_grad, 3)
+    axes = (0, *range(2, x.ndim))
+    grad_x = grad_w = grad_b = None
+    if needs[2] and b is not None:
+        grad_b = gy.sum(axis=axes).astype(b.dtype, copy=False)
+    if not (needs[0] or needs[1] and w is not None):  # neither reads x_hat
+        return grad_x, grad_w, grad_b
     centred, inv_std = _statistics(x, rm, rv, training, eps, dtype)
     x_hat = centred * inv_std
-    axes = (0, *range(2, x.ndim))
-    grad_w = None if w is None else (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=axes).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
-    if training:
-        g = g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
-    grad_x = (g * inv_std).astype(x.dtype, copy=False)
+    if needs[1] and w is not None:
+        grad_w = (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
+    if needs[0]:
+        g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
+        if training:
+            g = g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
+        grad_x = (g * inv_std).astype(x.dtype, copy=False)
     return grad_x, grad_w, grad_b
 
 
