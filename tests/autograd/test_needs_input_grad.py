@@ -1,10 +1,10 @@
 """Gradients nobody reads are not computed: a node's ``needs_input_grad`` reaches the op's backward.
 
 An op recorded with an argument that is not a Tensor requiring grad (an image, a frozen parameter, a
-target) gets False there; the convolutions, transposed convolutions, ``linear`` and ``batch_norm`` then skip
-that gradient. Checked three ways: every mask of every multi-gradient op gives exactly the gradients of the
-op's full backward; small networks with a constant input, frozen parameters and mixtures train like PyTorch
-with the same ``requires_grad`` flags; and a spy on the input-gradient kernels proves they are not called.
+target) gets False there; the convolutions, transposed convolutions, ``linear`` and the normalisations then
+skip that gradient. Checked three ways: every mask of every multi-gradient op gives exactly the gradients of
+the op's full backward; small networks with a constant input, frozen parameters and mixtures train like
+PyTorch with the same ``requires_grad`` flags; and spies on the kernels prove the skipped ones never run.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ from vanilla_nn.oracles.cases import OPS, TOLERANCES, difference, make_arrays, s
 
 MULTI = [c for c in select_cases(quick=True) if len(OPS[c.op].grads) > 1]
 HONOURING = ("conv1d", "conv2d", "conv3d", "conv_transpose1d", "conv_transpose2d", "conv_transpose3d", "linear",
-             "batch_norm")
+             "batch_norm", "group_norm", "layer_norm")
 
 
 def _masks(info, arrays):
