@@ -15,9 +15,8 @@ nothing is kept.
 
 The node's ``needs_input_grad`` (one bool per differentiated argument: is it a Tensor that requires grad?)
 reaches every backward that takes a ``needs_input_grad`` keyword (the convolutions, ``linear``, the
-normalisations): the gradients nobody reads (an image, a frozen weight, batch norm's running statistics'
-neighbours) are then not computed. A backward without that keyword computes them all, and the engine drops
-the unneeded ones.
+normalisations): the gradients nobody reads (an input image's, a frozen parameter's) are then not computed.
+A backward without that keyword computes them all, and the engine drops the unneeded ones.
 """
 
 from __future__ import annotations
