@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._args import as_float_array, check_bool, check_grad_output_shape, result_dtype
+from ._dispatch import check_needs_input_grad
 
 __all__ = ["batch_norm", "batch_norm_backward", "batch_norm_running_stats", "group_norm", "group_norm_backward",
            "layer_norm", "layer_norm_backward"]
@@ -191,11 +192,13 @@ def batch_norm_running_stats(input: Any, running_mean: Any, running_var: Any,
 
 def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running_var: Any, weight: Any = None,
                         bias: Any = None, training: bool = False, momentum: float = 0.1,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`batch_norm`, each in its argument's dtype.
 
     ``grad_weight``/``grad_bias`` are None when ``weight``/``bias`` is None. In training mode the batch
     statistics depend on the input, which adds the two mean terms of the formula in the module docstring.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`batch_norm`, and when ``grad_output`` is not a float array of
@@ -215,15 +218,22 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
     x, rm, rv, w, b, training, eps, dtype = _bn_args("batch_norm", input, running_mean, running_var, weight,
                                                      bias, training, momentum, eps)
     gy = check_grad_output_shape("batch_norm", grad_output, x.shape).astype(dtype, copy=False)
+    needs = check_needs_input_grad("batch_norm", needs_input_grad, 3)
+    axes = (0, *range(2, x.ndim))
+    grad_x = grad_w = grad_b = None
+    if needs[2] and b is not None:
+        grad_b = gy.sum(axis=axes).astype(b.dtype, copy=False)
+    if not (needs[0] or needs[1] and w is not None):  # neither reads x_hat
+        return grad_x, grad_w, grad_b
     centred, inv_std = _statistics(x, rm, rv, training, eps, dtype)
     x_hat = centred * inv_std
-    axes = (0, *range(2, x.ndim))
-    grad_w = None if w is None else (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=axes).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
-    if training:
-        g = g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
-    grad_x = (g * inv_std).astype(x.dtype, copy=False)
+    if needs[1] and w is not None:
+        grad_w = (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
+    if needs[0]:
+        g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
+        if training:
+            g = g - g.mean(axis=axes, keepdims=True) - x_hat * (g * x_hat).mean(axis=axes, keepdims=True)
+        grad_x = (g * inv_std).astype(x.dtype, copy=False)
     return grad_x, grad_w, grad_b
 
 
@@ -307,11 +317,13 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
 
 
 def group_norm_backward(grad_output: Any, input: Any, num_groups: int, weight: Any = None, bias: Any = None,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`group_norm`, each in its argument's dtype.
 
     ``grad_weight = sum(gy * x_hat)``, ``grad_bias = sum(gy)`` over batch and space per channel (None when
     the argument is None); ``grad_input`` by the row formula above, each row one sample's group.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`group_norm`, and when ``grad_output`` is not a float array of
@@ -330,19 +342,34 @@ def group_norm_backward(grad_output: Any, input: Any, num_groups: int, weight: A
     op = "group_norm"
     x, groups, w, b, eps, dtype = _group_norm_args(op, input, num_groups, weight, bias, eps)
     gy = check_grad_output_shape(op, grad_output, x.shape).astype(dtype, copy=False)
+    needs = check_needs_input_grad(op, needs_input_grad, 3)
     axes = (0, *range(2, x.ndim))
     if x.size == 0:
         zeros = np.zeros(x.shape[1], dtype)
-        return (np.zeros(x.shape, x.dtype), None if w is None else zeros.astype(w.dtype),
-                None if b is None else zeros.astype(b.dtype))
-    rows = (x.shape[0] * groups, -1)
+        return (np.zeros(x.shape, x.dtype) if needs[0] else None,
+                None if w is None or not needs[1] else zeros.astype(w.dtype),
+                None if b is None or not needs[2] else zeros.astype(b.dtype))
+    return _affine_rows_backward(gy, x, (x.shape[0] * groups, -1), axes, _per_channel, w, b, eps, dtype, needs)
+
+
+def _affine_rows_backward(gy: np.ndarray, x: np.ndarray, rows: tuple[int, int], axes: tuple[int, ...],
+                          per_channel: Any, w: np.ndarray | None, b: np.ndarray | None, eps: float,
+                          dtype: np.dtype, needs: tuple[bool, ...]):
+    """Group and layer norm's ``(grad_input, grad_weight, grad_bias)`` (those ``needs`` asks for) from the
+    rows ``x.reshape(rows)``; ``axes`` are summed for the affine gradients, ``per_channel(a, ndim)`` lays
+    ``w`` out against ``x``."""
+    grad_x = grad_w = grad_b = None
+    if needs[2] and b is not None:
+        grad_b = gy.sum(axis=axes).astype(b.dtype, copy=False)
+    if not (needs[0] or needs[1] and w is not None):  # neither reads x_hat
+        return grad_x, grad_w, grad_b
     x_hat2, inv_std = _row_normalise(x.reshape(rows), eps, dtype)
-    x_hat = x_hat2.reshape(x.shape)
-    grad_w = None if w is None else (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=axes).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
-    grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape)
-    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
+    if needs[1] and w is not None:
+        grad_w = (gy * x_hat2.reshape(x.shape)).sum(axis=axes).astype(w.dtype, copy=False)
+    if needs[0]:
+        g = gy if w is None else gy * per_channel(w.astype(dtype, copy=False), x.ndim)
+        grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape).astype(x.dtype, copy=False)
+    return grad_x, grad_w, grad_b
 
 
 def _layer_norm_args(op: str, input: Any, normalized_shape: Any, weight: Any, bias: Any, eps: Any):
@@ -407,11 +434,13 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any 
 
 
 def layer_norm_backward(grad_output: Any, input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`layer_norm`, each in its argument's dtype.
 
     ``grad_weight = sum(gy * x_hat)``, ``grad_bias = sum(gy)`` over the leading dims (None when the argument
     is None); ``grad_input`` by the row formula above, each row one normalised slice.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`layer_norm`, and when ``grad_output`` is not a float array of
@@ -427,15 +456,15 @@ def layer_norm_backward(grad_output: Any, input: Any, normalized_shape: Any, wei
     op = "layer_norm"
     x, shape, w, b, eps, dtype = _layer_norm_args(op, input, normalized_shape, weight, bias, eps)
     gy = check_grad_output_shape(op, grad_output, x.shape).astype(dtype, copy=False)
+    needs = check_needs_input_grad(op, needs_input_grad, 3)
     lead = tuple(range(x.ndim - len(shape)))
     if x.size == 0:
-        return (np.zeros(x.shape, x.dtype), None if w is None else np.zeros(shape, w.dtype),
-                None if b is None else np.zeros(shape, b.dtype))
-    rows = (-1, math.prod(shape))
-    x_hat2, inv_std = _row_normalise(x.reshape(rows), eps, dtype)
-    x_hat = x_hat2.reshape(x.shape)
-    grad_w = None if w is None else (gy * x_hat).sum(axis=lead).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=lead).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * w.astype(dtype, copy=False)
-    grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape)
-    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
+        return (np.zeros(x.shape, x.dtype) if needs[0] else None,
+                None if w is None or not needs[1] else np.zeros(shape, w.dtype),
+                None if b is None or not needs[2] else np.zeros(shape, b.dtype))
+    return _affine_rows_backward(gy, x, (-1, math.prod(shape)), lead, _trailing, w, b, eps, dtype, needs)
+
+
+def _trailing(a: np.ndarray, ndim: int) -> np.ndarray:
+    """Layer norm's ``w`` broadcasts against the trailing dims as it is."""
+    return a
