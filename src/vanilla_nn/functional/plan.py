@@ -64,31 +64,37 @@ WINOGRAD_ODD_OUTPUT = False
 # instead of 9 (F(2x2): 4), its transforms single GEMMs with Kronecker-product matrices). Measured with
 # ``python -m benchmarks.winograd --threads 1 --clock cpu`` (each algorithm forced on every 3x3 stride-1
 # correlation of the call, so in fwd+bwd also on the input gradient's flipped correlation where the plan takes
-# it: l1, l2), float32, batch 8, ms of process CPU time (ratio to PyTorch in the same run), a busy shared
-# machine (load average 4-6 on 2 cores: every side ~2-3x slower than on the quiet machine, ratios hold better):
+# it: l1, l2, 32 ch), batch 8, ms of process CPU time (ratio to PyTorch in the same run), a busy shared machine
+# (load average 4-6 on 2 cores: every side ~2-3x slower than on the quiet machine; a first float32 run gave the
+# same ranking everywhere, times within 20%):
 #
-#   layer            pass     im2col GEMM    F(2x2)         F(4x4)         PyTorch
-#   l1  64 ch @56    fwd       84.3 (2.67)   113.1 (3.58)    53.5 (1.70)    31.5
-#                    fwd+bwd  230.8 (1.95)   324.2 (2.73)   183.0 (1.54)   118.6
-#   l2 128 ch @28    fwd       57.9 (1.54)    61.1 (1.62)    32.8 (0.87)    37.6
-#                    fwd+bwd  166.3 (1.38)   210.9 (1.74)   137.3 (1.14)   121.0
-#   l3 256 ch @14    fwd       42.8 (1.21)    32.9 (0.93)    33.0 (0.94)    35.2
-#                    fwd+bwd  134.0 (1.20)   124.3 (1.11)   125.8 (1.13)   111.6
-#   l4 512 ch @7     fwd       38.5 (0.82)    41.2 (0.88)    51.0 (1.09)    46.7
-#                    fwd+bwd  126.8 (0.74)   145.1 (0.84)   137.9 (0.80)   172.4
-#   32 ch @56        fwd       30.2 (2.83)    39.0 (3.65)    19.1 (1.79)    10.7
-#                    fwd+bwd   86.6 (2.27)   113.8 (2.99)    78.5 (2.06)    38.1
+#   float32          pass     im2col GEMM    F(2x2)         F(4x4)         PyTorch
+#   l1  64 ch @56    fwd       75.7 (2.35)   100.2 (3.11)    44.4 (1.38)    32.2
+#                    fwd+bwd  211.9 (1.76)   265.4 (2.21)   156.6 (1.30)   120.3
+#   l2 128 ch @28    fwd       50.3 (1.43)    46.0 (1.30)    28.4 (0.81)    35.3
+#                    fwd+bwd  147.0 (1.29)   166.0 (1.46)   112.3 (0.99)   113.6
+#   l3 256 ch @14    fwd       36.7 (1.10)    26.9 (0.81)    26.9 (0.81)    33.2
+#                    fwd+bwd  118.8 (1.09)   106.0 (0.98)   111.3 (1.02)   108.7
+#   l4 512 ch @7     fwd       41.9 (0.82)    38.6 (0.75)    47.1 (0.92)    51.2
+#                    fwd+bwd  118.9 (0.74)   125.1 (0.78)   133.3 (0.83)   160.9
+#   32 ch @56        fwd       27.8 (2.89)    33.9 (3.53)    21.9 (2.28)     9.6
+#                    fwd+bwd   79.1 (2.00)   105.1 (2.65)    78.7 (1.99)    39.6
+#   float64
+#   l1  64 ch @56    fwd      150.8 (0.64)   227.7 (0.97)    91.1 (0.39)   234.3
+#                    fwd+bwd  419.5 (0.70)   653.6 (1.08)   368.9 (0.61)   602.9
+#   l2 128 ch @28    fwd       93.3 (0.60)   104.6 (0.68)    52.4 (0.34)   154.6
+#                    fwd+bwd  291.3 (0.76)   332.3 (0.86)   229.3 (0.60)   384.3
 #
 # Decision: F(4x4) from WINOGRAD_F4_MIN_CHANNELS (32, the narrowest measured; below it unmeasured) to below
-# WINOGRAD_MIN_CHANNELS, where it beats both others by 1.3-1.8x forward (l1, l2, 32 ch) and pays in the input
-# gradient too (l1: fwd+bwd gains 48 ms of which 31 forward). Not at l3: a tie with F(2x2), whose scratch and
+# WINOGRAD_MIN_CHANNELS, where it beats both others forward by 1.3-1.8x (l1, l2, 32 ch; float64 too) and pays in
+# the input gradient at l1 and l2 (at 32 ch the fwd+bwd is a tie). Not at l3: a tie with F(2x2), whose scratch and
 # transformed kernel are 16/36 the size (and 14x14 leaves 4x4 tiles overhanging by 31%). Not at l4: 7x7 overhangs
 # by 31% and the 36 transformed 512x512 kernels (38 MB) cost more than the GEMMs save; the im2col GEMM stays.
 # WINOGRAD_F4_MAX_WASTE keeps it off outputs its tiles overhang by more than 15% of the area (l1's input-gradient
 # correlation, 58x58 in 60x60, overhangs by 7%, l2's, 30x30 in 32x32, by 14%). A chunk holds about
 # WINOGRAD_F4_TILE_ROWS tiles in whole images: l1 forward (ms, images per chunk) 37 (1), 35 (2), 54 (8); l2 28
-# (1), 25 (2), 19 (8): the 36 GEMMs need rows, their operands the cache. Accuracy: :mod:`.winograd` (float32
-# within 5e-6 of the float64 direct sum on these layers).
+# (1), 25 (2), 19 (8): the 36 GEMMs need rows, their operands the cache. Accuracy: :mod:`.winograd`, and
+# WINOGRAD_F4_FLOAT32 below.
 WINOGRAD_F4_MIN_CHANNELS = 32
 WINOGRAD_F4_MAX_WASTE = 0.15
 WINOGRAD_F4_TILE_ROWS = 512
