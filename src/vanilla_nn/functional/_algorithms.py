@@ -28,7 +28,8 @@ One formula, ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]
 ``winograd``
     F(2x2, 3x3) (:mod:`.winograd`) for wide 2-d 3x3 stride-1 layers.
 ``winograd_f4``
-    F(4x4, 3x3) (:mod:`.winograd`) for 2-d 3x3 stride-1 layers of 64 to 255 channels.
+    F(4x4, 3x3) (:mod:`.winograd`) for 2-d 3x3 stride-1 layers of 32 to 255 channels (float32 only with
+    ``plan.WINOGRAD_F4_FLOAT32``).
 
 Scratch: every buffer that grows with the work is one box's worth (the plan sizes the boxes under the
 workspace cap); the only full-size arrays are the returned ones (and their padded frames) and the padded
