@@ -104,7 +104,9 @@ WINOGRAD_F4_TILE_ROWS = 512
 # (tests/models, 2 x 3 x 128 x 128, against torchvision in float64, tolerance 1e-4) has its largest error, in
 # layer4.2.bn1.running_var, at 6.3e-5 with the im2col GEMM and 1.03e-4 with F(4x4) (PyTorch's own float32
 # forward: 4.3e-5). So float32 keeps the im2col GEMM until that trade is decided; True adopts F(4x4) for
-# float32 as for float64 (whose error stays ~1e-14).
+# float32 as for float64 (whose error stays ~1e-14). What True buys (ResNet-18, batch 8, 3x224x224, 1 thread,
+# process CPU time, busy machine): inference 1240 -> 1162 ms (1.85x -> 1.73x PyTorch), training step 4025 ->
+# 3670 ms (1.80x -> 1.65x).
 WINOGRAD_F4_FLOAT32 = False
 
 # Stride-1 input gradient of an im2col layer: the correlation of the zero-padded grad_output with the
