@@ -224,11 +224,14 @@ def _foldable(x: Any, conv: Module, bn: Module) -> bool:
 
 
 def _relu_in_place(y: np.ndarray, activation: Module) -> None:
-    """``activation(y)`` written into ``y``: the same ufuncs, in the same order, as ``F.relu``/``F.relu6``."""
-    zero = y.dtype.type(0)
-    np.maximum(y, zero, out=y)
-    if type(activation) is ReLU6:
-        np.minimum(y, y.dtype.type(6), out=y)
+    """``activation(y)`` written into ``y`` as one ``np.clip`` to ``[0, 6]`` or ``[0, inf]``; NaN stays NaN.
+
+    Equal to ``F.relu``/``F.relu6`` except that ``-0.0`` stays ``-0.0``. Measured (float32, one thread,
+    8 x 96 x 112 x 112): 5.8 ms against 16.4 for ``np.maximum`` then ``np.minimum`` in place (and 9.5 against
+    6.4 for a ReLU alone), as ``F.relu6`` computes it.
+    """
+    upper = 6 if type(activation) is ReLU6 else np.inf
+    np.clip(y, y.dtype.type(0), y.dtype.type(upper), out=y)
 
 
 def conv_bn_act(x: Any, conv: Module, bn: Module, activation: Module | None = None) -> Any:
