@@ -240,13 +240,25 @@ def test_tensor_input_under_no_grad_folds_and_returns_a_tensor(monkeypatch):
 
 
 def test_what_is_not_folded_runs_as_written(monkeypatch):
-    """Batch statistics in eval mode, a channel or rank mismatch, mixed dtypes, folding switched off."""
+    """Batch statistics in eval mode, subclasses with their own forward, a channel or rank mismatch, mixed
+    dtypes, folding switched off."""
     monkeypatch.setattr(fusion, "fuse_conv_bn_weights", lambda *a, **k: pytest.fail("folded"))
     x = random_input((2, 3, 5, 5), np.float32)
     no_stats = nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), nn.BatchNorm2d(4, track_running_stats=False)).eval()
     mixed = nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), nn.BatchNorm2d(4, dtype=np.float64)).eval()
+    class DoubledConv(nn.Conv2d):
+        def forward(self, input):
+            return 2 * super().forward(input)
+
+    class ShiftedBatchNorm(nn.BatchNorm2d):
+        def forward(self, input):
+            return super().forward(input) + 1
+
     with vn.no_grad():
         no_stats(x)  # normalises with the batch's statistics, as PyTorch in eval mode without running stats
+        for model in (nn.Sequential(DoubledConv(3, 4, 3, rng=0), nn.BatchNorm2d(4)),
+                      nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), ShiftedBatchNorm(4))):  # their own forwards
+            model.eval()(x)
         assert mixed(x).dtype == np.float64
         with nn.utils.fold_batch_norm(False):
             nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), nn.BatchNorm2d(4)).eval()(x)

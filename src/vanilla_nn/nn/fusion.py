@@ -212,8 +212,8 @@ def _foldable(x: Any, conv: Module, bn: Module) -> bool:
         return False
     if not isinstance(conv, _ConvNd) or type(conv).forward is not _ConvNd.forward:
         return False  # a subclass with its own forward runs as written
-    if not isinstance(bn, _BatchNorm) or bn.training:
-        return False
+    if not isinstance(bn, _BatchNorm) or type(bn).forward is not _BatchNorm.forward or bn.training:
+        return False  # (SyncBatchNorm's eval mode is the plain one, but its forward is its own: not folded)
     if bn.running_mean is None or bn.running_var is None or bn.num_features != conv.out_channels:
         return False
     rank = np.ndim(x)  # an input the layers would reject (rank, channels) takes their path and their error
