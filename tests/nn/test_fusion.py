@@ -363,3 +363,18 @@ def test_resnet_on_the_tape_in_eval_mode_does_not_fold(torchvision, monkeypatch)
     their_params = dict(theirs.named_parameters())
     for name in ("conv1.weight", "layer1.0.conv1.weight", "layer2.0.downsample.0.weight", "layer4.1.bn2.weight"):
         assert_close(dict(ours.named_parameters())[name].grad, their_params[name].grad.numpy(), np.float64, name)
+
+
+def test_fused_copy_keeps_no_saved_state_and_leaves_the_original_usable():
+    conv, bn = nn.Conv2d(3, 4, 3, rng=0), nn.BatchNorm2d(4)
+    x = random_input((1, 3, 5, 5), np.float64).astype(np.float32)
+    y = conv(x)  # with gradients: the conv keeps its padded input for its backward
+    fused = nn.utils.fuse_conv_bn_eval(conv.eval(), bn.eval())
+    assert fused.__dict__.get("_cache") is None
+    with pytest.raises(RuntimeError, match="before a forward"):
+        fused.backward(np.ones_like(y))
+    tconv = torch.nn.Conv2d(3, 4, 3)
+    _sync(conv, tconv)
+    tx = torch.tensor(x, requires_grad=True)
+    tconv(tx).sum().backward()
+    assert_close(conv.backward(np.ones_like(y)), tx.grad.numpy(), np.float32, "original's backward")

@@ -193,12 +193,12 @@ def fuse_conv_bn_eval(conv: _ConvBase, bn: _BatchNorm, transpose: bool = False) 
         raise ValueError(f"fuse_conv_bn_eval: bn.num_features={bn.num_features} must equal conv.out_channels="
                          f"{conv.out_channels}")
     transpose = transpose or conv.transposed
-    fused = copy.deepcopy(conv)
+    cache = conv.__dict__.get("_cache")  # the last call's saved state (e.g. a padded input): not copied
+    fused = copy.deepcopy(conv, {} if cache is None else {id(cache): None})
     weight, bias = fuse_conv_bn_weights(conv.weight.data, conv._bias_data(), bn.running_mean, bn.running_var,
                                         bn.eps, None if bn.weight is None else bn.weight.data,
                                         None if bn.bias is None else bn.bias.data, transpose, groups=conv.groups)
     fused.weight, fused.bias = weight, bias
-    object.__setattr__(fused, "_cache", None)  # the copy holds no saved state of the original's last call
     return fused
 
 
