@@ -68,9 +68,11 @@ $(VENV)/.installed-bench: pyproject.toml | $(BIN)/python
 # NumPy: unset them for the benchmark alone. Results: benchmarks/results/bench.{md,json,png}; then data-parallel
 # throughput on MPI (1 x 1, 1 x 2 threads, 2 ranks x 1): benchmarks/results/distributed.{md,json}; whole
 # ResNet-18 / MobileNetV2 steps against torchvision with a per-op-family profile: benchmarks/results/network.*;
-# the tape's overhead on a LeNet step: benchmarks/results/tape.json.
+# the tape's overhead on a LeNet step: benchmarks/results/tape.json; the suite again with one thread:
+# benchmarks/results/one_thread/. Then `make docs` (or docs/figures/make_bench_page.py) puts it all on the site.
 bench: $(VENV)/.installed-bench
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks $(BENCH_ARGS)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks --threads 1 --clock cpu --out benchmarks/results/one_thread $(BENCH_ARGS)
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.distributed
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.network
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE $(BIN)/python -m benchmarks.tape

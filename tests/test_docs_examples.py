@@ -257,7 +257,7 @@ def test_figure_script_writes_every_figure_the_pages_use(tmp_path) -> None:
         if path.exists():
             used |= set(re.findall(r"figures/([\w.-]+\.png)", path.read_text(encoding="utf-8")))
     assert used, "no page shows a figure"
-    used -= {"bench.png"}  # the benchmark chart is copied by make_bench_page.py (test_benchmark_page_is_the_latest_run)
+    used -= {"bench.png", "network.png"}  # the benchmark charts are copied by make_bench_page.py (next test)
     assert used <= written, f"pages show figures the script does not make: {sorted(used - written)}"
     committed = {p.name for p in FIGURES.glob("*.png")}
     assert used <= committed, f"figures not committed (run make docs): {sorted(used - committed)}"
@@ -275,8 +275,15 @@ def test_benchmark_page_is_the_latest_run(tmp_path) -> None:
     assert "| case |" in made and all(line in made for line in table.splitlines() if line.startswith("|"))
     stale = "stale: run python docs/figures/make_bench_page.py (or make docs) and commit the result"
     assert (ROOT / "docs" / "benchmarks.md").read_text(encoding="utf-8") == made, f"docs/benchmarks.md is {stale}"
-    assert (FIGURES / "bench.png").read_bytes() == (tmp_path / "figures" / "bench.png").read_bytes(), \
-        f"docs/figures/bench.png is {stale}"
+    for chart in ("bench.png", "network.png"):
+        assert (FIGURES / chart).read_bytes() == (tmp_path / "figures" / chart).read_bytes(), \
+            f"docs/figures/{chart} is {stale}"
+    # every part the run wrote is on the page: the one-thread suite, the networks and their profile, MPI, the tape
+    results = ROOT / "benchmarks" / "results"
+    for part in ("one_thread/bench.md", "network.md", "distributed.md"):
+        assert all(line in made for line in (results / part).read_text(encoding="utf-8").splitlines()
+                   if line.startswith("|")), part
+    assert "figures/network.png" in made and "tape's overhead" in made
 
 
 def test_site_builds_strict() -> None:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import signal
 import subprocess
@@ -89,6 +90,7 @@ def test_a_divergence_ends_both_workers_with_one_line(tmp_path, data):
     assert result.returncode == 1, result.stderr
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "rank 0/2" in lines[0] and "training diverged in epoch 1" in lines[0], lines
+    assert "=" not in result.stdout and "FAQ" not in result.stdout, result.stdout  # no MPICH banner
     assert not any(p.name.endswith(".tmp") or ".tmp." in p.name for p in (tmp_path / "run").iterdir())
 
 
@@ -123,9 +125,23 @@ def test_ctrl_c_of_the_launcher_reaches_the_workers(tmp_path, data):
     _, err = launcher.communicate(timeout=30)
     assert time.monotonic() - start < 15
     assert launcher.returncode == 130, err
-    ours = [line for line in err.splitlines() if not line.startswith("[mpiexec@")]  # MPICH's own notice
+    ours = err.strip().splitlines()  # the launcher leaves out MPICH's own notices
     assert len(ours) == 1 and "rank 0/2: interrupted in epoch" in ours[0] and "--resume" in ours[0], err
     assert json.loads((out / "history.json").read_text())["loss"]  # the last completed epoch is kept
+
+
+def test_the_launcher_relays_output_without_mpichs_own_lines():
+    from vanilla_nn.commands.train import _relay
+
+    hydra = ("\n" + "=" * 83 + "\n=   BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID 7 RUNNING AT vm\n"
+             "=   EXIT CODE: 9\n" + "=" * 83 + "\nYOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)\n"
+             "This typically refers to a problem with your application.\n"
+             "Please see the FAQ page for debugging suggestions\n")
+    ours = "epoch 1/2: loss 0.5\n\ntest accuracy 97.00%\n"
+    target = io.StringIO()
+    _relay(io.BytesIO((ours + hydra + "[mpiexec@vm] Sending Ctrl-C to processes as requested\nlast\n").encode()),
+           target)
+    assert target.getvalue() == ours + "last\n"
 
 
 def test_workers_and_dtype_usage_errors(tmp_path, capsys, data, monkeypatch):
@@ -143,6 +159,11 @@ def test_workers_and_dtype_usage_errors(tmp_path, capsys, data, monkeypatch):
                      "--dtype", "float64"]) == 2
     err = capsys.readouterr().err
     assert "--dtype float32" in err and "float64" in err
+    # nor with the other batch-norm statistics (--sync-bn changes what a distributed run computes)
+    assert cli.main(["train", *data, "--epochs", "2", "--no-progress", "--no-plots", "--out", out, "--resume", out,
+                     "--sync-bn", "off"]) == 2
+    err = capsys.readouterr().err
+    assert "--sync-bn on" in err and "off" in err
     # no mpiexec beside this Python: one line naming it, before anything runs
     if mpi_missing() is None:
         monkeypatch.setattr(sys, "executable", str(tmp_path / "bin" / "python"))

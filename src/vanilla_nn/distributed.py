@@ -28,13 +28,15 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import numbers
 import os
 import sys
 import time
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -49,6 +51,7 @@ from .nn.norm import _BatchNorm
 __all__ = [
     "init", "rank", "world_size", "is_distributed", "launched_by_mpi", "barrier",
     "all_reduce_gradients", "broadcast_parameters", "all_reduce_sum", "shard", "loss_scale", "fail_together",
+    "end_job_with_line", "read_job_report", "JOB_REPORT_ENV",
     "sync_batch_norm", "sync_batch_norm_backward", "sync_batch_norm_statistics", "SyncBatchNormStatistics",
     "SyncBatchNorm", "convert_sync_batchnorm",
 ]
@@ -377,13 +380,71 @@ def loss_scale(local_size: int, global_size: int) -> float:
     return world_size() * local_size / global_size
 
 
+#: Set by ``vanilla-nn train --workers`` (the launcher) to a directory: a failing rank then writes its one line and
+#: exit status there (``rank-R.json``) instead of printing, and the launcher prints the report of the lowest rank
+#: that wrote one and exits with its status. ``mpiexec``'s own status cannot carry it: MPICH's Hydra ORs every
+#: rank's wait status together, and whether it reaps the ranks it kills after the first failure (signal 9 or 15)
+#: before it exits depends on timing.
+JOB_REPORT_ENV = "VANILLA_NN_JOB_REPORT"
+_RANK_ZERO_GRACE_S = 10.0
+
+
+def _report_path(directory: str, rank_: int) -> Path:
+    return Path(directory) / f"rank-{rank_}.json"
+
+
+def read_job_report(directory: str | os.PathLike[str]) -> tuple[int, str] | None:
+    """The exit status and line of the lowest rank that reported a failure into ``directory``, or None."""
+    reports = []
+    for path in Path(directory).glob("rank-*.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            if path.stat().st_size > 65536:
+                continue
+            report = json.loads(path.read_text(encoding="utf-8"))
+            reports.append((int(report["rank"]), int(report["code"]), str(report["line"])))
+    if not reports:
+        return None
+    _, code, line = min(reports)
+    return code, line
+
+
+def end_job_with_line(line: str, code: int, *, every_rank_alike: bool = False) -> NoReturn:
+    """End every rank of the job after saying ``line`` once, with exit status ``code``.
+
+    When every rank fails alike (Ctrl-C reaches them all, a divergence of the all-reduced loss), rank 0 speaks:
+    the others give it a moment first. Under the launcher (:data:`JOB_REPORT_ENV`) the line goes into the
+    report directory instead and the launcher prints it; otherwise to stderr."""
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(Exception):
+            stream.flush()
+    directory = os.environ.get(JOB_REPORT_ENV)
+    if directory:
+        with contextlib.suppress(Exception):
+            from ._io import write_json
+
+            write_json(_report_path(directory, rank()), {"rank": rank(), "code": code, "line": line})
+        if every_rank_alike and rank() != 0:
+            # rank 0's line says more (what it kept): wait until it has written it, or a bounded while
+            deadline = time.monotonic() + _RANK_ZERO_GRACE_S
+            while not _report_path(directory, 0).exists() and time.monotonic() < deadline:
+                time.sleep(0.05)
+    else:
+        if every_rank_alike and rank() != 0:
+            time.sleep(0.5)
+        with contextlib.suppress(Exception):
+            sys.stderr.write(line + "\n")
+            sys.stderr.flush()
+    _end_job(code)
+
+
 @contextlib.contextmanager
 def fail_together(prog: str = "vanilla-nn") -> Iterator[None]:
     """An exception escaping the block on any rank ends every rank: the failing rank prints one line
     (``prog: rank r/W: message``) and ends the job (``MPI_Abort``, or under MPICH's launcher an immediate exit
-    that makes it end the job; exit status 1, or 130 after Ctrl-C), so its peers never wait for it in a
-    collective. In one process the exception propagates unchanged; a
-    ``SystemExit(0)`` always does."""
+    that makes it end the job), so its peers never wait for it in a collective. Its own exit status is 1, or 130
+    after Ctrl-C; ``mpiexec`` may report a signal instead (9 or 15: the peers it killed), which
+    ``vanilla-nn train --workers`` corrects (see :data:`JOB_REPORT_ENV`). In one process the exception propagates
+    unchanged; a ``SystemExit(0)`` always does."""
     try:
         yield
     except BaseException as error:
@@ -396,17 +457,9 @@ def fail_together(prog: str = "vanilla-nn") -> Iterator[None]:
             code = error.code if isinstance(error.code, int) else 1
         else:
             message, code = f"{type(error).__name__}: {error}", 1
-        for stream in (sys.stdout, sys.stderr):
-            with contextlib.suppress(Exception):
-                stream.flush()
         first_line = message.strip().splitlines()[0] if message.strip() else type(error).__name__
-        if isinstance(error, KeyboardInterrupt) and rank() != 0:
-            # Ctrl-C reaches every rank: give rank 0 a moment to end the job, so that only it says so
-            time.sleep(0.5)
-        with contextlib.suppress(Exception):
-            sys.stderr.write(f"{prog}: rank {rank()}/{world_size()}: {first_line}\n")
-            sys.stderr.flush()
-        _end_job(code)
+        end_job_with_line(f"{prog}: rank {rank()}/{world_size()}: {first_line}", code,
+                          every_rank_alike=isinstance(error, KeyboardInterrupt))
 
 
 def _end_job(code: int) -> None:

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import math
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import numpy as np
 
@@ -53,9 +54,9 @@ HISTORY = "history.json"
 PLOTS = ("curves.png", "filters.png", "feature_maps.png")
 RUN_FILES = (*WEIGHTS, CHECKPOINT, HISTORY, *PLOTS)
 # the options a resumed run must repeat: they decide every number of the run
-TRAINING_ARGS = ("dataset", "seed", "model", "epochs", "batch_size", "lr", "limit", "dtype")
+TRAINING_ARGS = ("dataset", "seed", "model", "epochs", "batch_size", "lr", "limit", "dtype", "sync_bn")
 # what a checkpoint written before an option existed means by it
-TRAINING_DEFAULTS = {"dtype": "float32"}
+TRAINING_DEFAULTS = {"dtype": "float32", "sync_bn": "on"}
 DTYPES = ("float32", "float64")
 
 
@@ -479,8 +480,8 @@ def run(args: argparse.Namespace) -> int:
 @contextlib.contextmanager
 def _one_line_per_job() -> Any:
     """Under MPI, a :class:`CommandError` on any rank ends every rank with one line (``vanilla-nn train: rank
-    r/W: message``) and its exit status; ranks other than 0 wait a moment first, so that when every rank fails
-    alike (a divergence, Ctrl-C) only rank 0 speaks. In one process the error propagates unchanged."""
+    r/W: message``) and its exit status; when every rank fails alike (a divergence, Ctrl-C) rank 0's line is the
+    one said (:func:`vanilla_nn.distributed.end_job_with_line`). In one process the error propagates unchanged."""
     from .. import distributed
 
     try:
@@ -488,14 +489,8 @@ def _one_line_per_job() -> Any:
     except CommandError as error:
         if not distributed.is_distributed():
             raise
-        if distributed.rank() != 0:
-            time.sleep(0.5)
-        with contextlib.suppress(Exception):
-            sys.stdout.flush()
-            sys.stderr.write(f"vanilla-nn train: rank {distributed.rank()}/{distributed.world_size()}: "
-                             f"{' '.join(str(error).split())}\n")
-            sys.stderr.flush()
-        distributed._end_job(error.exit_code)
+        distributed.end_job_with_line(f"vanilla-nn train: rank {distributed.rank()}/{distributed.world_size()}: "
+                                      f"{' '.join(str(error).split())}", error.exit_code, every_rank_alike=True)
 
 
 def worker_command(args: argparse.Namespace) -> list[str]:
@@ -514,10 +509,43 @@ def worker_command(args: argparse.Namespace) -> list[str]:
     return command
 
 
+# What MPICH's Hydra prints of its own when a job ends badly (its banner on stdout, its notices on stderr): the
+# launcher says what happened in one line of its own instead.
+_HYDRA_NOISE = re.compile(r"(\[mpiexec@|\[proxy:|=+\s*$|=   |YOUR APPLICATION TERMINATED|This typically refers to a "
+                          r"problem with your application|Please see the FAQ page)")
+
+
+def _relay(source: IO[bytes], target: IO[str]) -> None:
+    """Copy ``source`` to ``target`` line by line, leaving out Hydra's own lines (and the blank line before its
+    banner)."""
+    blank = False
+    for raw in iter(source.readline, b""):
+        line = raw.decode(errors="replace")
+        if _HYDRA_NOISE.match(line):
+            blank = False
+            continue
+        with contextlib.suppress(Exception):
+            if blank:
+                target.write("\n")
+            blank = not line.strip()
+            if not blank:
+                target.write(line)
+                target.flush()
+    with contextlib.suppress(Exception):
+        if blank:
+            target.write("\n")
+        target.flush()
+
+
 def launch_workers(args: argparse.Namespace) -> int:
-    """Run this training in ``args.workers`` MPI processes (one BLAS thread each); returns their exit status.
-    Ctrl-C is passed on to them (they keep the last completed epoch) and exits 130."""
+    """Run this training in ``args.workers`` MPI processes (one BLAS thread each). A failing worker's one line is
+    printed here and its exit status returned (the lowest rank's, taken from the job's report directory: see
+    :data:`vanilla_nn.distributed.JOB_REPORT_ENV`). Ctrl-C is passed on to the workers (they keep the last
+    completed epoch) and exits 130."""
     import importlib.util
+    import threading
+
+    from .. import distributed
 
     command = worker_command(args)
     if importlib.util.find_spec("mpi4py") is None:
@@ -526,23 +554,44 @@ def launch_workers(args: argparse.Namespace) -> int:
     if not Path(command[0]).is_file():
         raise UsageError(f"--workers {args.workers} needs {command[0]}, which is missing (the mpich wheel of the "
                          f"dist extra provides it: pip install 'vanilla-nn[dist]')")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1"}
     with contextlib.suppress(AttributeError):
         sys.stdout.flush()
-    # its own session: a terminal's Ctrl-C reaches this process only, which passes it on once (a second SIGINT
-    # makes mpiexec abort the ranks at once, before they report what they kept)
-    process = subprocess.Popen(command, env=env, start_new_session=True)
-    try:
-        code = process.wait()
-    except KeyboardInterrupt:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)  # mpiexec passes it to every rank
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="vanilla-nn-job-") as reports:
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", distributed.JOB_REPORT_ENV: reports}
+        # its own session: a terminal's Ctrl-C reaches this process only, which passes it on once (a second SIGINT
+        # makes mpiexec abort the ranks at once, before they report what they kept)
+        process = subprocess.Popen(command, env=env, start_new_session=True, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE)
+        relays = [threading.Thread(target=_relay, args=(pipe, stream), daemon=True)
+                  for pipe, stream in ((process.stdout, sys.stdout), (process.stderr, sys.stderr))]
+        for relay in relays:
+            relay.start()
         try:
-            process.wait(timeout=15)
-        except (subprocess.TimeoutExpired, KeyboardInterrupt):
-            process.kill()
-            process.wait()
+            code = process.wait()
+        except KeyboardInterrupt:
+            interrupted = True
+            if process.poll() is None:
+                process.send_signal(signal.SIGINT)  # mpiexec passes it to every rank
+            try:
+                process.wait(timeout=15)
+            except (subprocess.TimeoutExpired, KeyboardInterrupt):
+                process.kill()
+                process.wait()
+            code = 130
+        for relay in relays:
+            relay.join(timeout=5)
+        report = distributed.read_job_report(reports)
+    if report is not None:
+        status, line = report
+        sys.stderr.write(line + "\n")
+        return 130 if interrupted else status
+    if interrupted:
+        sys.stderr.write("vanilla-nn train: interrupted\n")
         return 130
+    if code != 0:
+        how = f"signal {-code}" if code < 0 else f"exit status {code}"
+        sys.stderr.write(f"vanilla-nn train: the {args.workers} workers ended with {how} without saying why\n")
     return code if code >= 0 else 128 - code
 
 
