@@ -378,3 +378,20 @@ def test_fused_copy_keeps_no_saved_state_and_leaves_the_original_usable():
     tx = torch.tensor(x, requires_grad=True)
     tconv(tx).sum().backward()
     assert_close(conv.backward(np.ones_like(y)), tx.grad.numpy(), np.float32, "original's backward")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_add_relu_writes_only_into_a_fresh_output(dtype):
+    rng = np.random.default_rng(20)
+    out, identity = rng.standard_normal((2, 3, 4, 4)).astype(dtype), rng.standard_normal((2, 3, 4, 4)).astype(dtype)
+    expected = torch.relu(torch.from_numpy(out) + torch.from_numpy(identity)).numpy()
+    out_before, identity_before = out.copy(), identity.copy()
+    y = fusion.add_relu(out, identity, nn.ReLU())  # gradients recorded: a new array
+    assert_close(y, expected, dtype, "with gradients")
+    assert np.array_equal(out, out_before) and np.array_equal(identity, identity_before)
+    with vn.no_grad():
+        y = fusion.add_relu(out, identity, nn.ReLU(), input=out)  # out is the block's input: not in place
+        assert np.array_equal(out, out_before) and y is not out
+        y = fusion.add_relu(out, identity, nn.ReLU())  # out is the block's own output: in place
+        assert y is out and np.array_equal(identity, identity_before)
+    assert_close(y, expected, dtype, "in place")

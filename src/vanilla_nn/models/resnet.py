@@ -67,7 +67,7 @@ class BasicBlock(nn.Module):
         out = conv_bn_act(out, self.conv2, self.bn2)
         if self.downsample is not None:
             identity = self.downsample(x)
-        return add_relu(out, identity, self.relu)
+        return add_relu(out, identity, self.relu, x)
 
 
 class Bottleneck(nn.Module):
@@ -97,7 +97,7 @@ class Bottleneck(nn.Module):
         out = conv_bn_act(out, self.conv3, self.bn3)
         if self.downsample is not None:
             identity = self.downsample(x)
-        return add_relu(out, identity, self.relu)
+        return add_relu(out, identity, self.relu, x)
 
 
 def _positive(value: Any, name: str) -> int:

@@ -262,17 +262,25 @@ def conv_bn_act(x: Any, conv: Module, bn: Module, activation: Module | None = No
     return activation(y)
 
 
-def add_relu(out: Any, identity: Any, relu: Module) -> Any:
+def _writable_into(out: Any, *others: Any) -> bool:
+    """Whether a block may add into ``out`` in place: no gradients, ndarrays, ``out`` keeps its dtype and
+    shape under the sum and overlaps none of ``others`` (the shortcut, the block's input)."""
+    return (not is_grad_enabled() and _folding.enabled and type(out) is np.ndarray
+            and all(type(a) is np.ndarray for a in others) and out.flags.writeable
+            and out.shape == np.broadcast_shapes(out.shape, others[0].shape)
+            and np.result_type(out, others[0]) == out.dtype
+            and not any(np.may_share_memory(out, a) for a in others))
+
+
+def add_relu(out: Any, identity: Any, relu: Module, input: Any = None) -> Any:
     """``relu(out + identity)``: a residual block's end, in place on ``out`` when that is safe.
 
-    In place when gradients are not recorded, both are ndarrays, ``out`` (the block's own fresh output)
-    keeps its dtype and shape under the sum and does not overlap ``identity``, and ``relu`` is a plain
-    ``ReLU``/``ReLU6``; else exactly ``relu(out + identity)``.
+    In place when :func:`_writable_into` allows it (``out`` is the block's own output, overlapping neither
+    ``identity`` nor the block's ``input``, when given) and ``relu`` is a plain ``ReLU``/``ReLU6``; else
+    exactly ``relu(out + identity)``.
     """
-    if (not is_grad_enabled() and _folding.enabled and type(out) is np.ndarray and type(identity) is np.ndarray
-            and type(relu) in (ReLU, ReLU6) and out.shape == np.broadcast_shapes(out.shape, identity.shape)
-            and np.result_type(out, identity) == out.dtype and out.flags.writeable
-            and not np.may_share_memory(out, identity)):
+    others = (identity,) if input is None else (identity, input)
+    if type(relu) in (ReLU, ReLU6) and _writable_into(out, *others):
         np.add(out, identity, out=out)
         relu._save(None)
         _relu_in_place(out, relu)
@@ -281,11 +289,8 @@ def add_relu(out: Any, identity: Any, relu: Module) -> Any:
 
 
 def add_residual(out: Any, identity: Any) -> Any:
-    """``identity + out`` (MobileNetV2's shortcut), into ``out`` in place when :func:`add_relu` would be."""
-    if (not is_grad_enabled() and _folding.enabled and type(out) is np.ndarray and type(identity) is np.ndarray
-            and out.shape == np.broadcast_shapes(out.shape, identity.shape)
-            and np.result_type(out, identity) == out.dtype and out.flags.writeable
-            and not np.may_share_memory(out, identity)):
+    """``identity + out`` (MobileNetV2's shortcut), into ``out`` in place when :func:`_writable_into` allows."""
+    if _writable_into(out, identity):
         np.add(identity, out, out=out)
         return out
     return identity + out
