@@ -69,13 +69,13 @@ def _torch_eval(modules, x):
 
 def _count_folds(monkeypatch):
     """A list that gets one entry per fold the automatic path computes."""
-    calls, original = [], fusion.fuse_conv_bn_weights
+    calls, original = [], fusion._fold
 
     def counting(*args, **kwargs):
         calls.append(1)
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(fusion, "fuse_conv_bn_weights", counting)
+    monkeypatch.setattr(fusion, "_fold", counting)
     return calls
 
 
@@ -199,7 +199,7 @@ def test_no_stale_fold_after_in_place_edits_load_state_dict_and_train(dtype):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_training_and_the_tape_do_not_fold(dtype, monkeypatch):
     """With gradients recorded (tape or explicit path) the modules run as written: gradients as PyTorch's."""
-    monkeypatch.setattr(fusion, "fuse_conv_bn_weights", lambda *a, **k: pytest.fail("folded with gradients"))
+    monkeypatch.setattr(fusion, "_fold", lambda *a, **k: pytest.fail("folded with gradients"))
     ours, theirs = _conv_bn_relu(dtype, seed=2)
     theirs.to(torch_dtype(torch, dtype))
     x = random_input((2, 3, 6, 6), dtype, seed=8)
@@ -242,7 +242,7 @@ def test_tensor_input_under_no_grad_folds_and_returns_a_tensor(monkeypatch):
 def test_what_is_not_folded_runs_as_written(monkeypatch):
     """Batch statistics in eval mode, subclasses with their own forward, a channel or rank mismatch, mixed
     dtypes, folding switched off."""
-    monkeypatch.setattr(fusion, "fuse_conv_bn_weights", lambda *a, **k: pytest.fail("folded"))
+    monkeypatch.setattr(fusion, "_fold", lambda *a, **k: pytest.fail("folded"))
     x = random_input((2, 3, 5, 5), np.float32)
     no_stats = nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), nn.BatchNorm2d(4, track_running_stats=False)).eval()
     mixed = nn.Sequential(nn.Conv2d(3, 4, 3, rng=0), nn.BatchNorm2d(4, dtype=np.float64)).eval()
@@ -356,7 +356,7 @@ def test_resnet_on_the_tape_in_eval_mode_does_not_fold(torchvision, monkeypatch)
     _randomise_model_bns(ours, np.float64)
     theirs = torchvision.models.resnet18(num_classes=4).double().eval()
     _sync(ours, theirs)
-    monkeypatch.setattr(fusion, "fuse_conv_bn_weights", lambda *a, **k: pytest.fail("folded on the tape"))
+    monkeypatch.setattr(fusion, "_fold", lambda *a, **k: pytest.fail("folded on the tape"))
     x = random_input((2, 3, 32, 32), np.float64, seed=14)
     ours(vn.tensor(x)).sum().backward()
     theirs(torch.from_numpy(x)).sum().backward()

@@ -136,14 +136,25 @@ def fuse_conv_bn_weights(conv_w: Any, conv_b: Any, bn_rm: Any, bn_rv: Any, bn_ep
     if groups < 1 or weight.shape[0] % groups:
         raise ValueError(f"groups={groups!r} must be >= 1 and divide conv_w.shape[0] (conv_w.shape={weight.shape})")
     channels = weight.shape[1] * groups if transpose else weight.shape[0]
-    mean = _per_channel(bn_rm, "bn_rm", channels).astype(np.float64)
-    var = _per_channel(bn_rv, "bn_rv", channels).astype(np.float64)
-    gamma = 1.0 if bn_w is None else _per_channel(bn_w, "bn_w", channels).astype(np.float64)
-    beta = 0.0 if bn_b is None else _per_channel(bn_b, "bn_b", channels).astype(np.float64)
-    bias = 0.0 if conv_b is None else _per_channel(conv_b, "conv_b", channels).astype(np.float64)
-    scale = gamma / np.sqrt(var + float(bn_eps))
-    new_bias = ((bias - mean) * scale + beta).astype(weight.dtype)
-    return Parameter(_scaled(weight, scale, transpose, groups)), Parameter(new_bias)
+    arrays = [None if a is None else _per_channel(a, name, channels)
+              for a, name in ((conv_b, "conv_b"), (bn_rm, "bn_rm"), (bn_rv, "bn_rv"), (bn_w, "bn_w"), (bn_b, "bn_b"))]
+    if arrays[1] is None or arrays[2] is None:
+        raise TypeError("bn_rm and bn_rv must be arrays (the running statistics), got None")
+    new_weight, new_bias = _fold(weight, *arrays, float(bn_eps), transpose, groups)
+    return Parameter(new_weight), Parameter(new_bias)
+
+
+def _fold(weight: np.ndarray, conv_b: np.ndarray | None, mean: np.ndarray, var: np.ndarray,
+          gamma: np.ndarray | None, beta: np.ndarray | None, eps: float, transpose: bool = False, groups: int = 1
+          ) -> tuple[np.ndarray, np.ndarray]:
+    """The folded ``(weight, bias)`` arrays of checked arguments (see :func:`fuse_conv_bn_weights`)."""
+    scale = 1.0 / np.sqrt(var.astype(np.float64) + eps)
+    if gamma is not None:
+        scale *= gamma
+    bias = -mean * scale if conv_b is None else (conv_b - mean.astype(np.float64)) * scale
+    if beta is not None:
+        bias += beta
+    return _scaled(weight, scale, transpose, groups), bias.astype(weight.dtype)
 
 
 def _scaled(weight: np.ndarray, scale: np.ndarray, transpose: bool, groups: int) -> np.ndarray:
@@ -247,12 +258,12 @@ def conv_bn_act(x: Any, conv: Module, bn: Module, activation: Module | None = No
     if not _foldable(x, conv, bn):
         y = bn(conv(x))
         return y if activation is None else activation(y)
-    weight, bias = fuse_conv_bn_weights(conv.weight.data, conv._bias_data(), bn.running_mean, bn.running_var,
-                                        bn.eps, None if bn.weight is None else bn.weight.data,
-                                        None if bn.bias is None else bn.bias.data)
+    weight, bias = _fold(conv.weight.data, conv._bias_data(), bn.running_mean, bn.running_var,
+                         None if bn.weight is None else bn.weight.data, None if bn.bias is None else bn.bias.data,
+                         bn.eps)
     conv._save(None)
     bn._save(None)
-    y = getattr(F, f"conv{conv.ndim}d")(x, weight.data, bias.data, *conv._args())
+    y = getattr(F, f"conv{conv.ndim}d")(x, weight, bias, *conv._args())
     if activation is None:
         return y
     if type(activation) in (ReLU, ReLU6) and isinstance(y, np.ndarray) and not np.may_share_memory(y, x):
