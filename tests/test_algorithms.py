@@ -19,6 +19,14 @@ from vanilla_nn.functional import _algorithms as A
 from vanilla_nn.functional import plan as P
 
 
+@pytest.fixture(autouse=True)
+def winograd_f4_in_float32(monkeypatch):
+    """Every test here plans F(4x4, 3x3) for float32 as for float64 (plan.WINOGRAD_F4_FLOAT32, off by default for
+    accuracy through deep networks): the float32 path is tested whatever the default;
+    test_winograd_f4_float32_gate tests the switch."""
+    monkeypatch.setattr(P, "WINOGRAD_F4_FLOAT32", True)
+
+
 @pytest.fixture
 def spy(monkeypatch):
     """``spy(name)`` wraps ``_algorithms.<name>``; the returned dict counts its calls."""
@@ -120,6 +128,14 @@ CASES = [
      ["_depthwise_forward_flat", "_depthwise_input_grad_boxes", "_depthwise_weight_grad_taps"]),
     ("conv2d", 1, 3, 6, (6, 7), (2, 3), {"stride": 2, "groups": 3, "padding_mode": "reflect", "padding": 1},
      "contiguous", ("depthwise", "depthwise_scatter"), ["_depthwise_forward_flat", "_phase_planes"]),
+    # winograd_f4: 2-d 3x3 stride 1, 32 to 255 channels; its input grad by the scatter (few rows per channel) or by
+    # the flipped correlation, itself F(4x4) (the transposed conv's forward too)
+    ("conv2d", 1, 32, 32, (8, 8), (3, 3), {"padding": 1}, "strided", ("winograd_f4", "scatter"),
+     ["_winograd_f4_forward", "_gemm_input_grad", "_gemm_weight_grad"]),
+    ("conv2d", 1, 32, 40, (28, 28), (3, 3), {"padding": 1}, "contiguous", ("winograd_f4", "correlation"),
+     ["_winograd_f4_forward", "_adjoint_weight", "_gemm_weight_grad"]),
+    ("conv_transpose2d", 1, 32, 32, (28, 28), (3, 3), {"padding": 1}, "channels_last", ("winograd_f4", "correlation"),
+     ["_winograd_f4_forward", "_adjoint_weight"]),
     # transposed convolutions: their forward is the input-grad kernel, their backward the forward kernel
     ("conv_transpose2d", 2, 4, 5, (5, 6), (4, 4), {"stride": 2, "padding": 1}, "strided", ("gemm", "scatter"),
      ["_gemm_input_grad", "_gemm_forward"]),
@@ -216,7 +232,7 @@ def test_plan_is_frozen_and_printable():
     plan = P.plan_conv(_geometry(64, 64, (3, 3), size=56), np.float32)
     with pytest.raises(AttributeError):
         plan.algorithm = P.Algorithm.WINOGRAD
-    assert plan.describe().startswith("gemm, grad_input correlation (gemm)")
+    assert plan.describe().startswith("winograd_f4, grad_input correlation (winograd_f4)")
     assert plan.input_grad_plan.geometry.c_in == 64 and plan.input_grad_plan.geometry.frame == (60, 60)
 
 
@@ -345,3 +361,135 @@ def test_winograd_chosen_for_wide_layers_only():
     assert not fits((8, 58, 58, 64), (64, 64, 3, 3), 1)
     assert not fits((8, 16, 16, 256), (256, 256, 3, 3), 2)
     assert not fits((8, 9, 9, 512), (512, 512, 3, 3), 1)  # odd output
+
+
+def test_toom_cook_reproduces_lavin_gray_f4():
+    """With Lavin & Gray's points 0, 1, -1, 2, -2, infinity, the construction gives their published F(4x4, 3x3)
+    matrices (arXiv:1509.09308, section 4.2), typed here from the paper."""
+    from fractions import Fraction
+
+    from vanilla_nn.functional import winograd
+
+    bt = [[4, 0, -5, 0, 1, 0], [0, -4, -4, 1, 1, 0], [0, 4, -4, -1, 1, 0], [0, -2, -1, 2, 1, 0],
+          [0, 2, -1, -2, 1, 0], [0, 4, 0, -5, 0, 1]]
+    g = [[1 / 4, 0, 0], [-1 / 6, -1 / 6, -1 / 6], [-1 / 6, 1 / 6, -1 / 6], [1 / 24, 1 / 12, 1 / 6],
+         [1 / 24, -1 / 12, 1 / 6], [0, 0, 1]]
+    at = [[1, 1, 1, 1, 1, 0], [0, 1, -1, 2, -2, 0], [0, 1, 1, 4, 4, 0], [0, 1, -1, 8, -8, 1]]
+    points = tuple(Fraction(p) for p in (0, 1, -1, 2, -2))
+    ours = [np.array(m, dtype=np.float64) for m in winograd.toom_cook(points, 4, 3)]
+    for name, actual, published in zip(("A^T", "G", "B^T"), ours, (at, g, bt)):
+        np.testing.assert_allclose(actual, published, rtol=1e-15, atol=1e-15, err_msg=name)
+    with pytest.raises(ValueError, match="points"):
+        winograd.toom_cook(points[:4], 4, 3)
+
+
+@pytest.mark.parametrize("points", [(0, 1, -1, 2, -2), (0, 1, -1, 2, "-1/2"), (0, 1, -1, "1/2", "-1/2")])
+def test_toom_cook_f4_is_a_correlation(points):
+    """``A^T [(G g) * (B^T d)] = correlate(d, g)`` in 1-d, and the 2-d nesting of the module's Kronecker
+    matrices equals the direct 3x3 correlation of a 6x6 tile (NumPy's correlate and a plain loop as oracles)."""
+    from fractions import Fraction
+
+    from vanilla_nn.functional import winograd
+
+    at, g, bt = (np.array(m, dtype=np.float64) for m in winograd.toom_cook(tuple(Fraction(p) for p in points), 4, 3))
+    rng = np.random.default_rng(0)
+    d, k = rng.standard_normal(6), rng.standard_normal(3)
+    np.testing.assert_allclose(at @ ((g @ k) * (bt @ d)), np.correlate(d, k, "valid"), rtol=1e-13, atol=1e-13)
+    tile, kernel = rng.standard_normal((6, 6)), rng.standard_normal((3, 3))
+    direct = np.array([[np.sum(tile[i:i + 3, j:j + 3] * kernel) for j in range(4)] for i in range(4)])
+    if points == (0, 1, -1, 2, "-1/2"):  # the module's own points and Kronecker matrices
+        at, g, bt = winograd._AT4, winograd._G4, winograd._BT4
+        y = winograd._AA4 @ ((winograd._GG4 @ kernel.ravel()) * (winograd._BB4 @ tile.ravel()))
+        np.testing.assert_allclose(y.reshape(4, 4), direct, rtol=1e-13, atol=1e-13)
+    np.testing.assert_allclose(at @ ((g @ kernel @ g.T) * (bt @ tile @ bt.T)) @ at.T, direct, rtol=1e-13, atol=1e-13)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("spatial, batch, images", [((8, 8), 3, 2), ((6, 10), 2, 1), ((5, 7), 2, 2), ((2, 2), 1, 1),
+                                                    ((12, 4), 3, 3)])
+def test_winograd_f4_path(spatial, batch, images, dtype, spy, monkeypatch):
+    """F(4x4, 3x3): output sizes multiple of 4 or not (tiles overhang), chunks of ``images`` images (a short last
+    chunk), forward and grad_input (the flipped correlation, itself F(4x4)) against PyTorch."""
+    from vanilla_nn.functional import winograd
+
+    monkeypatch.setattr(P, "WINOGRAD_F4_MIN_CHANNELS", 5)
+    monkeypatch.setattr(P, "WINOGRAD_F4_MAX_WASTE", 10.0)
+    counts = spy("_winograd_f4_forward")
+    steps = []
+    original = winograd.correlate_winograd_f4
+
+    def recording(xp, w, out_spatial, images_per_chunk):
+        steps.append(images_per_chunk)
+        return original(xp, w, out_spatial, images_per_chunk)
+
+    monkeypatch.setattr(winograd, "correlate_winograd_f4", recording)
+    rng = np.random.default_rng(7)
+    x = with_layout(rng.standard_normal((batch, 5, *spatial)).astype(dtype), "strided")
+    w = rng.standard_normal((6, 5, 3, 3)).astype(dtype)
+    b = rng.standard_normal(6).astype(dtype)
+    tiles = -(-spatial[0] // 4) * -(-spatial[1] // 4)
+    monkeypatch.setattr(P, "WINOGRAD_F4_TILE_ROWS", images * tiles)
+    y = F.conv2d(x, w, b, padding=1)
+    gy = rng.standard_normal(y.shape).astype(dtype)
+    grads = F.conv2d_backward(gy, x, w, b, padding=1)
+    correlation = batch * spatial[0] * spatial[1] >= P.CORRELATION_MIN_ROWS_PER_CHANNEL * 5
+    assert counts["_winograd_f4_forward"] == (2 if correlation else 1) and steps[0] == images
+    expected = torch_conv("conv2d", np.ascontiguousarray(x), w, b, gy, padding=1)
+    for name, actual, reference in zip(("output", "grad_input", "grad_weight", "grad_bias"), (y, *grads), expected):
+        assert actual.dtype == dtype
+        assert_close(actual, reference, dtype, name)
+
+
+def test_winograd_f4_kernel_leaves_inputs_alone_and_respects_the_cap():
+    """The kernel returns a fresh array, keeps its inputs, and the plan's chunks fit the workspace cap."""
+    from vanilla_nn.functional import winograd
+
+    rng = np.random.default_rng(1)
+    xp = rng.standard_normal((3, 10, 10, 64)).astype(np.float32)
+    w = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    x_copy, w_copy = xp.copy(), w.copy()
+    geometry = P.ConvGeometry.of(xp.shape, w.shape, (1, 1), (1, 1), 1)
+    per_image = winograd.workspace_per_image_f4(geometry.frame, 64, 64, 4)
+    cap = 2 * per_image + winograd.kernel_bytes_f4(64, 64, 4)
+    plan = P.plan_conv(geometry, np.float32, workspace=cap)
+    assert plan.algorithm == P.Algorithm.WINOGRAD_F4 and plan.forward_chunks.step == 2
+    assert plan.forward_chunks.box_bytes + winograd.kernel_bytes_f4(64, 64, 4) <= cap
+    y, _ = A.correlate_cl(xp, w, plan)
+    np.testing.assert_array_equal(xp, x_copy)
+    np.testing.assert_array_equal(w, w_copy)
+    assert not np.shares_memory(y, xp) and y.dtype == np.float32
+    expected = torch_conv("conv2d", np.moveaxis(xp, -1, 1).astype(np.float64), w.astype(np.float64))[0]
+    assert_close(np.moveaxis(y, -1, 1), expected.astype(np.float32), np.float32, "output")
+    too_small = P.plan_conv(geometry, np.float32, workspace=per_image)  # the kernel alone does not fit: im2col
+    assert too_small.algorithm == P.Algorithm.GEMM
+
+
+def test_winograd_f4_chosen_where_measured():
+    """F(4x4, 3x3) where plan.py's measurement has it beat F(2x2) and the im2col GEMM: ResNet-18 layers 1 and 2."""
+    def algorithm(c_in, size, c_out=None, stride=1, groups=1, kernel=(3, 3), dtype=np.float32):
+        geometry = _geometry(c_in, c_out or c_in, kernel, groups=groups, size=size, stride=stride)
+        return P.plan_conv(geometry, dtype).algorithm
+
+    assert algorithm(64, 56) == P.Algorithm.WINOGRAD_F4            # layer 1
+    assert algorithm(128, 28) == P.Algorithm.WINOGRAD_F4           # layer 2
+    assert algorithm(64, 56, dtype=np.float64) == P.Algorithm.WINOGRAD_F4
+    assert algorithm(32, 56, c_out=128) == P.Algorithm.WINOGRAD_F4
+    assert algorithm(256, 14) == P.Algorithm.WINOGRAD              # layer 3: F(2x2)
+    assert algorithm(512, 7) == P.Algorithm.GEMM                   # layer 4
+    assert algorithm(128, 28, c_out=256) == P.Algorithm.GEMM       # 256 out: neither range
+    assert algorithm(16, 56) == P.Algorithm.GEMM                   # below the measured range
+    assert algorithm(64, 7) == P.Algorithm.GEMM                    # 4x4 tiles overhang 7x7 by 31%
+    assert algorithm(64, 56, stride=2) == P.Algorithm.GEMM
+    assert algorithm(64, 56, groups=2) == P.Algorithm.GEMM
+    assert algorithm(64, 56, kernel=(3,)) == P.Algorithm.GEMM_VIEW              # 1-d: no Winograd
+    assert algorithm(64, 56, kernel=(5, 5)) == P.Algorithm.GEMM
+
+
+def test_winograd_f4_float32_gate(monkeypatch):
+    """float64 always plans F(4x4) where it fits; float32 only with ``WINOGRAD_F4_FLOAT32``."""
+    geometry = _geometry(64, 64, (3, 3), size=56)
+    monkeypatch.setattr(P, "WINOGRAD_F4_FLOAT32", False)
+    assert P.plan_conv(geometry, np.float64).algorithm == P.Algorithm.WINOGRAD_F4
+    assert P.plan_conv(geometry, np.float32).algorithm == P.Algorithm.GEMM
+    monkeypatch.setattr(P, "WINOGRAD_F4_FLOAT32", True)
+    assert P.plan_conv(geometry, np.float32).algorithm == P.Algorithm.WINOGRAD_F4

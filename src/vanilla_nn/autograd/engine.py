@@ -2,8 +2,13 @@
 
 A :class:`Node` is one recorded op: its name, the tensors it differentiates (``inputs``, in the order its
 backward returns their gradients; None where no gradient is wanted), the typed state its forward kept
-(``saved``) and the pure function ``backward(grad_output, saved) -> tuple of gradients``. The tape
-derives nothing: for a functional op that function is the op's own ``*_backward``.
+(``saved``) and the pure function ``backward(grad_output, saved, needs_input_grad) -> tuple of gradients``.
+The tape derives nothing: for a functional op that function is the op's own ``*_backward``.
+
+``needs_input_grad`` (PyTorch's ``ctx.needs_input_grad``) is one bool per entry of ``inputs``: whether that
+argument is a Tensor that requires grad. It is fixed when the op is recorded and is the only way a backward
+learns which gradients anyone will read: a backward may skip the others and return None in their place
+(the convolutions skip the input gradient of an image, the biggest saving; see ``functional/conv.py``).
 
 :func:`run_backward` walks the graph once with an explicit stack to count, for each node, how many
 recorded uses of its output lie in the graph, then pops nodes whose every use has delivered its gradient
@@ -80,20 +85,22 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
-def _freed(grad_output: np.ndarray, saved: Any) -> tuple:
+def _freed(grad_output: np.ndarray, saved: Any, needs_input_grad: tuple[bool, ...]) -> tuple:
     raise RuntimeError("trying to backward through the graph a second time: its saved state was freed by the "
                        "first backward; call .backward(retain_graph=True) the first time to keep it")
 
 
 class Node:
-    """One recorded op: ``backward(grad_output, saved)`` gives one gradient per entry of ``inputs``."""
+    """One recorded op: ``backward(grad_output, saved, needs_input_grad)`` gives one gradient per entry of
+    ``inputs`` (None allowed where ``needs_input_grad`` is False: nobody reads it)."""
 
-    __slots__ = ("name", "inputs", "saved", "backward", "__weakref__")
+    __slots__ = ("name", "inputs", "needs_input_grad", "saved", "backward", "__weakref__")
 
     def __init__(self, name: str, inputs: Sequence[Tensor | None], saved: Any,
-                 backward: Callable[[np.ndarray, Any], Sequence[np.ndarray | None]]) -> None:
+                 backward: Callable[[np.ndarray, Any, tuple[bool, ...]], Sequence[np.ndarray | None]]) -> None:
         self.name = name
         self.inputs = tuple(inputs)
+        self.needs_input_grad = tuple([t is not None for t in self.inputs])
         self.saved = saved
         self.backward = backward
 
@@ -169,7 +176,7 @@ def run_backward(roots: Iterable[tuple[Tensor, np.ndarray]], retain_graph: bool 
             captured[id(node_of_capture[id(node)])] = grad_output
         grads: Sequence[np.ndarray | None] = ()
         if grad_output is not None:
-            grads = node.backward(grad_output, node.saved)
+            grads = node.backward(grad_output, node.saved, node.needs_input_grad)
             if len(grads) != len(node.inputs):
                 raise RuntimeError(f"backward of {node.name} returned {len(grads)} gradients for "
                                    f"{len(node.inputs)} inputs")

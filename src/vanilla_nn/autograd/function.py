@@ -12,6 +12,11 @@ returns a Tensor whose node calls the op's own backward. The node's saved state 
 
 Under :func:`~vanilla_nn.no_grad`, or when no differentiated argument requires grad, the op runs and
 nothing is kept.
+
+The node's ``needs_input_grad`` (one bool per differentiated argument: is it a Tensor that requires grad?)
+reaches every backward that takes a ``needs_input_grad`` keyword (the convolutions, ``linear``, the
+normalisations): the gradients nobody reads (an input image's, a frozen parameter's) are then not computed.
+A backward without that keyword computes them all, and the engine drops the unneeded ones.
 """
 
 from __future__ import annotations
@@ -130,6 +135,28 @@ SAVING: dict[str, tuple[Callable[..., Any], Callable[..., Any]]] = {
 _signatures: dict[Callable[..., Any], inspect.Signature] = {}
 
 
+def _takes_needs(backward: Callable[..., Any]) -> bool:
+    """Whether ``backward`` accepts the ``needs_input_grad`` keyword (then it may skip unneeded gradients)."""
+    try:
+        return "needs_input_grad" in inspect.signature(backward).parameters
+    except (TypeError, ValueError):  # a builtin without a signature
+        return False
+
+
+@functools.cache  # one adapter per op, not one per recorded call
+def _saved_backward(backward: Callable[..., Any]) -> Callable[[np.ndarray, Any, tuple[bool, ...]], Any]:
+    """``backward(grad_output, saved)`` of a :data:`SAVING` op as the node's ``(grad_output, saved, needs)``."""
+    if _takes_needs(backward):
+        def call(grad_output: np.ndarray, saved: Any, needs: tuple[bool, ...]) -> Any:
+            return backward(grad_output, saved, needs_input_grad=needs)
+    else:
+        def call(grad_output: np.ndarray, saved: Any, needs: tuple[bool, ...]) -> Any:
+            return backward(grad_output, saved)
+
+    call.__name__ = getattr(backward, "__name__", "backward")
+    return call
+
+
 def _signature(forward: Callable[..., Any]) -> inspect.Signature:
     signature = _signatures.get(forward)
     if signature is None:
@@ -173,7 +200,7 @@ def record(name: str, forward: Callable[..., Any], backward: Callable[..., Any],
     if name in SAVING:
         saving_forward, saved_backward = SAVING[name]
         output, saved = saving_forward(*call_args, **call_kwargs)
-        node = Node(name, inputs, saved, saved_backward)
+        node = Node(name, inputs, saved, _saved_backward(saved_backward))
     else:
         output = forward(*call_args, **call_kwargs)
         node = Node(name, inputs, FunctionalCall(call_args, call_kwargs), _functional_backward(backward))
@@ -181,9 +208,15 @@ def record(name: str, forward: Callable[..., Any], backward: Callable[..., Any],
 
 
 @functools.cache  # one adapter per op, not one per recorded call
-def _functional_backward(backward: Callable[..., Any]) -> Callable[[np.ndarray, FunctionalCall], Any]:
-    def call(grad_output: np.ndarray, saved: FunctionalCall) -> Any:
-        return backward(grad_output, *saved.args, **saved.kwargs)
+def _functional_backward(backward: Callable[..., Any]
+                         ) -> Callable[[np.ndarray, FunctionalCall, tuple[bool, ...]], Any]:
+    """``<op>_backward(grad_output, *args, **kwargs)`` as the node's ``(grad_output, saved, needs)``."""
+    if _takes_needs(backward):
+        def call(grad_output: np.ndarray, saved: FunctionalCall, needs: tuple[bool, ...]) -> Any:
+            return backward(grad_output, *saved.args, needs_input_grad=needs, **saved.kwargs)
+    else:
+        def call(grad_output: np.ndarray, saved: FunctionalCall, needs: tuple[bool, ...]) -> Any:
+            return backward(grad_output, *saved.args, **saved.kwargs)
 
     call.__name__ = backward.__name__
     return call

@@ -132,69 +132,73 @@ class JoinSaved:
 
 
 # ----------------------------------------------------------------------------------------------------------
-# backward functions: (g, saved) -> one gradient per recorded input
+# backward functions: (g, saved, needs) -> one gradient per recorded input; ``needs`` is the node's
+# needs_input_grad, and a gradient nobody reads (needs[i] False: a constant, or a Tensor without
+# requires_grad) is returned as None without being computed
 # ----------------------------------------------------------------------------------------------------------
 
-def _add_backward(g, s: BinarySaved):
-    return _grad_like(g, s.a), _grad_like(g, s.b)
+def _add_backward(g, s: BinarySaved, needs):
+    return (_grad_like(g, s.a) if needs[0] else None,
+            _grad_like(g, s.b) if needs[1] else None)
 
 
-def _sub_backward(g, s: BinarySaved):
-    return _grad_like(g, s.a), _grad_like(-g, s.b)
+def _sub_backward(g, s: BinarySaved, needs):
+    return (_grad_like(g, s.a) if needs[0] else None,
+            _grad_like(-g, s.b) if needs[1] else None)
 
 
-def _mul_backward(g, s: BinarySaved):
-    return (_grad_like(g * s.b_data, s.a) if isinstance(s.a, Tensor) else None,
-            _grad_like(g * s.a_data, s.b) if isinstance(s.b, Tensor) else None)
+def _mul_backward(g, s: BinarySaved, needs):
+    return (_grad_like(g * s.b_data, s.a) if needs[0] else None,
+            _grad_like(g * s.a_data, s.b) if needs[1] else None)
 
 
-def _div_backward(g, s: BinarySaved):
-    return (_grad_like(g / s.b_data, s.a) if isinstance(s.a, Tensor) else None,
-            _grad_like(-g * s.a_data / (s.b_data * s.b_data), s.b) if isinstance(s.b, Tensor) else None)
+def _div_backward(g, s: BinarySaved, needs):
+    return (_grad_like(g / s.b_data, s.a) if needs[0] else None,
+            _grad_like(-g * s.a_data / (s.b_data * s.b_data), s.b) if needs[1] else None)
 
 
-def _pow_backward(g, s: UnarySaved):
+def _pow_backward(g, s: UnarySaved, needs):
     p = s.extra
     if p == 0:
         return (np.zeros_like(s.x),)
     return ((g * (p * s.x ** (p - 1))).astype(s.x.dtype, copy=False),)
 
 
-def _matmul_backward(g, s: BinarySaved):
+def _matmul_backward(g, s: BinarySaved, needs):
     a, b = s.a_data, s.b_data
     if a.ndim == 1 and b.ndim == 1:  # inner product: g is 0-d
-        return _grad_like(g * b, s.a), _grad_like(g * a, s.b)
+        return _grad_like(g * b, s.a) if needs[0] else None, _grad_like(g * a, s.b) if needs[1] else None
     a2 = a[None, :] if a.ndim == 1 else a
     b2 = b[:, None] if b.ndim == 1 else b
     g2 = g[..., None, :] if a.ndim == 1 else g
     g2 = g2[..., None] if b.ndim == 1 else g2
-    grad_a = _sum_to(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if isinstance(s.a, Tensor) else None
-    grad_b = _sum_to(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape) if isinstance(s.b, Tensor) else None
+    grad_a = _sum_to(g2 @ np.swapaxes(b2, -1, -2), a2.shape).reshape(a.shape) if needs[0] else None
+    grad_b = _sum_to(np.swapaxes(a2, -1, -2) @ g2, b2.shape).reshape(b.shape) if needs[1] else None
     return (None if grad_a is None else grad_a.astype(a.dtype, copy=False),
             None if grad_b is None else grad_b.astype(b.dtype, copy=False))
 
 
-def _neg_backward(g, s: UnarySaved):
+def _neg_backward(g, s: UnarySaved, needs):
     return (-g,)
 
 
-def _exp_backward(g, s: UnarySaved):
+def _exp_backward(g, s: UnarySaved, needs):
     return (g * s.y,)
 
 
-def _log_backward(g, s: UnarySaved):
+def _log_backward(g, s: UnarySaved, needs):
     return (g / s.x,)
 
 
-def _sqrt_backward(g, s: UnarySaved):
+def _sqrt_backward(g, s: UnarySaved, needs):
     return (g / (s.y + s.y),)
 
 
-def _abs_backward(g, s: UnarySaved):
+def _abs_backward(g, s: UnarySaved, needs):
     return (g * np.sign(s.x),)
 
 
-def _clip_backward(g, s: UnarySaved):
+def _clip_backward(g, s: UnarySaved, needs):
     low, high = s.extra
     inside = np.ones(s.x.shape, dtype=bool)
     if low is not None:
@@ -204,18 +208,18 @@ def _clip_backward(g, s: UnarySaved):
     return (np.where(inside, g, s.x.dtype.type(0)),)
 
 
-def _sum_backward(g, s: ShapeSaved):
+def _sum_backward(g, s: ShapeSaved, needs):
     axes, keepdims = s.arg
     return (np.broadcast_to(_expand_reduced(g, axes, keepdims, s.shape), s.shape).astype(s.dtype),)
 
 
-def _mean_backward(g, s: ShapeSaved):
+def _mean_backward(g, s: ShapeSaved, needs):
     axes, keepdims, count = s.arg
     grad = _expand_reduced(g, axes, keepdims, s.shape) / s.dtype.type(count) if count else g
     return (np.broadcast_to(grad, s.shape).astype(s.dtype),)
 
 
-def _max_backward(g, s: UnarySaved):
+def _max_backward(g, s: UnarySaved, needs):
     axes, keepdims = s.extra
     if axes is None:  # the gradient is shared equally by the tied maxima (PyTorch's max() / amax)
         hits = s.x == s.y
@@ -227,15 +231,15 @@ def _max_backward(g, s: UnarySaved):
     return (grad,)
 
 
-def _reshape_backward(g, s: ShapeSaved):
+def _reshape_backward(g, s: ShapeSaved, needs):
     return (g.reshape(s.shape),)
 
 
-def _transpose_backward(g, s: ShapeSaved):
+def _transpose_backward(g, s: ShapeSaved, needs):
     return (g.transpose(np.argsort(s.arg)),)
 
 
-def _index_backward(g, s: ShapeSaved):
+def _index_backward(g, s: ShapeSaved, needs):
     index, basic = s.arg
     grad = np.zeros(s.shape, dtype=s.dtype)
     if basic:
@@ -245,14 +249,16 @@ def _index_backward(g, s: ShapeSaved):
     return (grad,)
 
 
-def _join_backward(g, s: JoinSaved):
+def _join_backward(g, s: JoinSaved, needs):
     if s.stacked:
-        return tuple(np.take(g, i, axis=s.axis).astype(d, copy=False) for i, d in enumerate(s.dtypes))
+        return tuple(np.take(g, i, axis=s.axis).astype(d, copy=False) if need else None
+                     for i, (d, need) in enumerate(zip(s.dtypes, needs)))
     bounds = np.cumsum(s.sizes)[:-1]
-    return tuple(part.astype(d, copy=False) for part, d in zip(np.split(g, bounds, axis=s.axis), s.dtypes))
+    return tuple(part.astype(d, copy=False) if need else None
+                 for part, d, need in zip(np.split(g, bounds, axis=s.axis), s.dtypes, needs))
 
 
-def _cast_backward(g, s: ShapeSaved):
+def _cast_backward(g, s: ShapeSaved, needs):
     return (g.astype(s.dtype),)
 
 

@@ -6,7 +6,7 @@ padded input ``Sp``, output ``O``, ``P = prod(O)``. Arrays are indexed channels-
 (their memory order is the plan's: channels-last for the GEMM paths, planes for the channels-first GEMM,
 any for depthwise and 1x1).
 
-One formula, ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]``, five algorithms
+One formula, ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]``, six algorithms
 (:class:`.plan.Algorithm`); every kernel has the same three entry points, ``forward(plan, xp, w)``,
 ``input_grad(plan, gy, w)`` and ``weight_grad(plan, xp, gy, cols)``, dispatched by :func:`correlate_cl`,
 :func:`correlate_input_grad_cl` and :func:`correlate_weight_grad_cl`:
@@ -27,6 +27,9 @@ One formula, ``y[n, o, co] = sum_{k, c} xp[n, o*s + k*d, g*Cg + c] * w[co, c, k]
     so each box's operands stay in cache, in the input's own memory layout.
 ``winograd``
     F(2x2, 3x3) (:mod:`.winograd`) for wide 2-d 3x3 stride-1 layers.
+``winograd_f4``
+    F(4x4, 3x3) (:mod:`.winograd`) for 2-d 3x3 stride-1 layers of 32 to 255 channels (float32 only with
+    ``plan.WINOGRAD_F4_FLOAT32``).
 
 Scratch: every buffer that grows with the work is one box's worth (the plan sizes the boxes under the
 workspace cap); the only full-size arrays are the returned ones (and their padded frames) and the padded
@@ -985,6 +988,12 @@ def _winograd_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> tuple[np
     return winograd.correlate_winograd(xp, w, g.out_spatial, images), None
 
 
+def _winograd_f4_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray) -> tuple[np.ndarray, None]:
+    """F(4x4, 3x3), whole images per chunk as the plan's ``forward_chunks`` says."""
+    xp = xp if xp.flags.c_contiguous else np.ascontiguousarray(xp)
+    return winograd.correlate_winograd_f4(xp, w, plan.geometry.out_spatial, plan.forward_chunks.step), None
+
+
 # ----------------------------------------------------------------------------------------------------------
 # Entry points (channels-last in and out), dispatching on the plan
 # ----------------------------------------------------------------------------------------------------------
@@ -1017,7 +1026,10 @@ def correlate_cl(xp: np.ndarray, w: np.ndarray, plan: ConvPlan, b: np.ndarray | 
         return _gemm_view_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w, b)
     if algorithm == Algorithm.DEPTHWISE:
         return _depthwise_forward(plan, xp, w, b)
-    y, cols = _winograd_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w)
+    if algorithm == Algorithm.WINOGRAD_F4:
+        y, cols = _winograd_f4_forward(plan, xp, w)
+    else:
+        y, cols = _winograd_forward(plan, xp if xp.flags.c_contiguous else np.ascontiguousarray(xp), w)
     if b is not None:
         y += b
     return y, cols

@@ -9,6 +9,10 @@ the ops listed in ``SAVING``, the backward from the typed state the forward kept
 ``TAPE_GRADIENTS`` is the one table to extend when an op is added: its key is the op's name in
 :mod:`vanilla_nn.functional`, its value the names of the forward's arguments that ``<op>_backward``
 returns gradients for, in the order it returns them. The autograd package fills ``tape`` when imported.
+
+A backward may take the keyword ``needs_input_grad``: one bool per entry of that tuple, False for an
+argument whose gradient nobody reads (not a Tensor, or one that does not require grad). The tape passes the
+node's; the backward then returns None there without computing it (:func:`check_needs_input_grad` reads it).
 """
 
 from __future__ import annotations
@@ -16,6 +20,8 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from typing import Any
+
+import numpy as np
 
 # op name -> the forward's arguments its *_backward returns gradients for, in the backward's order
 TAPE_GRADIENTS: dict[str, tuple[str, ...]] = {
@@ -54,6 +60,25 @@ TAPE_GRADIENTS: dict[str, tuple[str, ...]] = {
     "layer_norm": ("input", "weight", "bias"),
     "dropout2d": ("input",),
 }
+
+
+def check_needs_input_grad(op: str, needs_input_grad: Any, count: int) -> tuple[bool, ...]:
+    """``needs_input_grad`` as a tuple of ``count`` bools; None means every gradient is needed.
+
+    Raises:
+        TypeError, ValueError: not a sequence of ``count`` bools (the message names the op and the value).
+    """
+    if needs_input_grad is None:
+        return (True,) * count
+    if not isinstance(needs_input_grad, (tuple, list)) or not all(
+            isinstance(n, (bool, np.bool_)) for n in needs_input_grad):
+        raise TypeError(f"{op}_backward: needs_input_grad={needs_input_grad!r} must be a tuple of bools, one per "
+                        f"differentiable argument")
+    if len(needs_input_grad) != count:
+        raise ValueError(f"{op}_backward: needs_input_grad={tuple(needs_input_grad)!r} has "
+                         f"{len(needs_input_grad)} entries; {op} has {count} differentiable arguments "
+                         f"{TAPE_GRADIENTS.get(op, ())}")
+    return tuple(bool(n) for n in needs_input_grad)
 
 
 class _Tape:

@@ -42,6 +42,7 @@ from ._algorithms import (
     rows_layout,
 )
 from ._args import ConvSpec, check_grad_output, conv_spec, conv_transpose_spec
+from ._dispatch import check_needs_input_grad
 from .padding import pad_spatial_backward
 from .plan import ConvGeometry, ConvPlan, layout_of, plan_conv
 
@@ -154,28 +155,39 @@ def _conv(op: str, ndim: int, input: Any, weight: Any, bias: Any, stride: Any, p
 
 
 def _conv_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any, bias: Any, stride: Any,
-                   padding: Any, dilation: Any, groups: Any, padding_mode: str) -> tuple[
-                       np.ndarray, np.ndarray, np.ndarray | None]:
+                   padding: Any, dilation: Any, groups: Any, padding_mode: str, needs_input_grad: Any = None
+                   ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     spec, x, w, b = conv_spec(op, ndim, input, weight, bias, stride, padding, dilation, groups, padding_mode)
     gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
+    needs = check_needs_input_grad(op, needs_input_grad, 3)
     xb = _batched(x.astype(spec.dtype, copy=False), spec)
     w_c = w.astype(spec.dtype, copy=False)
     plan = conv_plan_for(spec, xb, w_c)
-    xp = pad_for(plan, xb, spec.pads, spec.padding_mode)
-    return _conv_backward_padded(spec, gy, xp, w_c, plan, (x.dtype, w.dtype, None if b is None else b.dtype))
+    xp = pad_for(plan, xb, spec.pads, spec.padding_mode) if needs[1] else xb  # only grad_w reads the input
+    return _conv_backward_padded(spec, gy, xp, w_c, plan, (x.dtype, w.dtype, None if b is None else b.dtype),
+                                 needs=needs)
 
 
 def _conv_backward_padded(spec: ConvSpec, gy: np.ndarray, xp: np.ndarray, w_c: np.ndarray, plan: ConvPlan,
-                          dtypes: tuple, cols: np.ndarray | None = None):
-    """The backward from the padded input ``xp`` (and the forward's im2col matrix ``cols`` if kept)."""
+                          dtypes: tuple, cols: np.ndarray | None = None, needs: tuple[bool, ...] = (True,) * 3):
+    """The backward from the padded input ``xp`` (and the forward's im2col matrix ``cols`` if kept).
+
+    ``needs`` says which of ``(grad_input, grad_weight, grad_bias)`` to compute; the others are None (the
+    input gradient, a transposed convolution of ``gy``, is the costly one nobody needs for an image).
+    """
     x_dtype, w_dtype, b_dtype = dtypes
     gy = _batched(gy.astype(spec.dtype, copy=False), spec)
     gy_cl = channels_last(gy)
-    grad_xp = channels_first(correlate_input_grad_cl(gy_cl, w_c, plan))
-    grad_x = pad_spatial_backward(grad_xp, spec.pads, spec.padding_mode)
-    grad_w = correlate_weight_grad_cl(channels_last(xp), gy_cl, plan, cols)
-    grad_b = None if b_dtype is None else _bias_grad(gy).astype(b_dtype, copy=False)
-    return (_unbatched(grad_x, spec).astype(x_dtype, copy=False), grad_w.astype(w_dtype, copy=False), grad_b)
+    grad_x = grad_w = grad_b = None
+    if needs[0]:
+        grad_xp = channels_first(correlate_input_grad_cl(gy_cl, w_c, plan))
+        grad_x = _unbatched(pad_spatial_backward(grad_xp, spec.pads, spec.padding_mode), spec).astype(
+            x_dtype, copy=False)
+    if needs[1]:
+        grad_w = correlate_weight_grad_cl(channels_last(xp), gy_cl, plan, cols).astype(w_dtype, copy=False)
+    if needs[2] and b_dtype is not None:
+        grad_b = _bias_grad(gy).astype(b_dtype, copy=False)
+    return grad_x, grad_w, grad_b
 
 
 def conv_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
@@ -193,14 +205,17 @@ def conv_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any =
     return y, saved
 
 
-def conv_backward_saved(grad_output: Any, saved: ConvSaved) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def conv_backward_saved(grad_output: Any, saved: ConvSaved, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients ``(grad_input, grad_weight, grad_bias)`` from the state of :func:`conv_forward_saving`;
-    equal to :func:`conv_nd_backward`'s bit for bit."""
+    equal to :func:`conv_nd_backward`'s bit for bit. ``needs_input_grad`` (three bools, default all True)
+    leaves the gradients not asked for uncomputed, None (the tape passes its node's)."""
     if not isinstance(saved, ConvSaved):
         raise TypeError(f"conv_backward_saved: saved must be the ConvSaved of conv_forward_saving, got "
                         f"{type(saved).__name__}")
     gy = check_grad_output(saved.op, grad_output, saved.spec, saved.batch)
-    return _conv_backward_padded(saved.spec, gy, saved.xp, saved.w, saved.plan, saved.dtypes, saved.cols)
+    needs = check_needs_input_grad(saved.op, needs_input_grad, 3)
+    return _conv_backward_padded(saved.spec, gy, saved.xp, saved.w, saved.plan, saved.dtypes, saved.cols, needs)
 
 
 def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0, dilation: Any = 1,
@@ -220,7 +235,8 @@ def conv_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding:
 
 
 def conv_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
-                     padding: Any = 0, dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros"):
+                     padding: Any = 0, dilation: Any = 1, groups: int = 1, padding_mode: str = "zeros", *,
+                     needs_input_grad: Any = None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_nd`; see :func:`conv2d_backward`.
 
     Raises:
@@ -228,7 +244,7 @@ def conv_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None
     """
     ndim = np.ndim(weight) - 2
     return _conv_backward(f"conv{ndim}d", ndim, grad_output, input, weight, bias, stride, padding, dilation,
-                          groups, padding_mode)
+                          groups, padding_mode, needs_input_grad)
 
 
 def conv1d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, padding_mode="zeros"):
@@ -312,22 +328,23 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1, 
 
 
 def conv1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                    padding_mode="zeros"):
+                    padding_mode="zeros", *, needs_input_grad=None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv1d`; see :func:`conv2d_backward`.
 
     Raises:
         TypeError, ValueError: as :func:`conv2d_backward` (example there).
     """
     return _conv_backward("conv1d", 1, grad_output, input, weight, bias, stride, padding, dilation, groups,
-                          padding_mode)
+                          padding_mode, needs_input_grad)
 
 
 def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                    padding_mode="zeros"):
+                    padding_mode="zeros", *, needs_input_grad=None):
     """Gradients of :func:`conv2d` for an upstream gradient ``grad_output`` shaped like its output.
 
     Returns ``(grad_input, grad_weight, grad_bias)``, each shaped and typed like its argument;
-    ``grad_bias`` is None when ``bias`` is None. ``grad_input`` is a transposed convolution of
+    ``grad_bias`` is None when ``bias`` is None. The keyword ``needs_input_grad`` (three bools, default all
+    True) skips the gradients not asked for: they are None. ``grad_input`` is a transposed convolution of
     ``grad_output`` (pulled back through the padding mode), ``grad_weight`` a correlation of the padded
     input with ``grad_output``, ``grad_bias`` the sum of ``grad_output`` over batch and space.
     The same holds for :func:`conv1d_backward`, :func:`conv3d_backward` and :func:`conv_nd_backward`.
@@ -351,18 +368,18 @@ def conv2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, 
         True
     """
     return _conv_backward("conv2d", 2, grad_output, input, weight, bias, stride, padding, dilation, groups,
-                          padding_mode)
+                          padding_mode, needs_input_grad)
 
 
 def conv3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1,
-                    padding_mode="zeros"):
+                    padding_mode="zeros", *, needs_input_grad=None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv3d`; see :func:`conv2d_backward`.
 
     Raises:
         TypeError, ValueError: as :func:`conv2d_backward` (example there).
     """
     return _conv_backward("conv3d", 3, grad_output, input, weight, bias, stride, padding, dilation, groups,
-                          padding_mode)
+                          padding_mode, needs_input_grad)
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -391,28 +408,38 @@ def _conv_transpose(op: str, ndim: int, input: Any, weight: Any, bias: Any, stri
 
 
 def _conv_transpose_backward(op: str, ndim: int, grad_output: Any, input: Any, weight: Any, bias: Any,
-                             stride: Any, padding: Any, output_padding: Any, groups: Any, dilation: Any):
+                             stride: Any, padding: Any, output_padding: Any, groups: Any, dilation: Any,
+                             needs_input_grad: Any = None):
     spec, x, w, b = conv_transpose_spec(op, ndim, input, weight, bias, stride, padding, output_padding,
                                         groups, dilation)
     gy = check_grad_output(op, grad_output, spec, x.shape[0] if spec.batched else None)
+    needs = check_needs_input_grad(op, needs_input_grad, 3)
     xb = _batched(x.astype(spec.dtype, copy=False), spec)
     w_c = w.astype(spec.dtype, copy=False)
     plan = conv_transpose_plan_for(spec, xb, w_c)
-    return _conv_transpose_backward_rows(spec, gy, rows_layout(plan, xb), w_c, plan,
-                                         (x.dtype, w.dtype, None if b is None else b.dtype))
+    x_rows = rows_layout(plan, xb) if needs[1] else xb  # only grad_w reads the input
+    return _conv_transpose_backward_rows(spec, gy, x_rows, w_c, plan,
+                                         (x.dtype, w.dtype, None if b is None else b.dtype), needs)
 
 
 def _conv_transpose_backward_rows(spec: ConvSpec, gy: np.ndarray, x_rows: np.ndarray, w_c: np.ndarray,
-                                  plan: ConvPlan, dtypes: tuple):
+                                  plan: ConvPlan, dtypes: tuple, needs: tuple[bool, ...] = (True,) * 3):
+    """The backward from the input ``x_rows``; ``needs`` as in :func:`_conv_backward_padded`."""
     x_dtype, w_dtype, b_dtype = dtypes
     gy = _batched(gy.astype(spec.dtype, copy=False), spec)
+    grad_x = grad_w = grad_b = None
     # The output is the frame cropped by the padding, so the frame's gradient is grad_output zero-padded;
     # the backward is the forward correlation of that frame, and the weight gradient its adjoint in w.
-    grad_frame = pad_for(plan, gy, spec.pads, "zeros")
-    grad_x = channels_first(correlate_cl(channels_last(grad_frame), w_c, plan)[0])
-    grad_w = correlate_weight_grad_cl(channels_last(grad_frame), channels_last(x_rows), plan)
-    grad_b = None if b_dtype is None else _bias_grad(gy).astype(b_dtype, copy=False)
-    return (_unbatched(grad_x, spec).astype(x_dtype, copy=False), grad_w.astype(w_dtype, copy=False), grad_b)
+    if needs[0] or needs[1]:
+        grad_frame = channels_last(pad_for(plan, gy, spec.pads, "zeros"))
+        if needs[0]:
+            grad_x = _unbatched(channels_first(correlate_cl(grad_frame, w_c, plan)[0]), spec).astype(
+                x_dtype, copy=False)
+        if needs[1]:
+            grad_w = correlate_weight_grad_cl(grad_frame, channels_last(x_rows), plan).astype(w_dtype, copy=False)
+    if needs[2] and b_dtype is not None:
+        grad_b = _bias_grad(gy).astype(b_dtype, copy=False)
+    return grad_x, grad_w, grad_b
 
 
 def conv_transpose_forward_saving(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
@@ -426,15 +453,17 @@ def conv_transpose_forward_saving(input: Any, weight: Any, bias: Any = None, str
     return y, saved
 
 
-def conv_transpose_backward_saved(grad_output: Any, saved: ConvTransposeSaved
-                                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def conv_transpose_backward_saved(grad_output: Any, saved: ConvTransposeSaved, *, needs_input_grad: Any = None
+                                  ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """Gradients ``(grad_input, grad_weight, grad_bias)`` from :func:`conv_transpose_forward_saving`'s state;
-    equal to :func:`conv_transpose_nd_backward`'s bit for bit."""
+    equal to :func:`conv_transpose_nd_backward`'s bit for bit; ``needs_input_grad`` as in
+    :func:`conv_backward_saved`."""
     if not isinstance(saved, ConvTransposeSaved):
         raise TypeError(f"conv_transpose_backward_saved: saved must be the ConvTransposeSaved of "
                         f"conv_transpose_forward_saving, got {type(saved).__name__}")
     gy = check_grad_output(saved.op, grad_output, saved.spec, saved.batch)
-    return _conv_transpose_backward_rows(saved.spec, gy, saved.x, saved.w, saved.plan, saved.dtypes)
+    needs = check_needs_input_grad(saved.op, needs_input_grad, 3)
+    return _conv_transpose_backward_rows(saved.spec, gy, saved.x, saved.w, saved.plan, saved.dtypes, needs)
 
 
 def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1, padding: Any = 0,
@@ -456,7 +485,7 @@ def conv_transpose_nd(input: Any, weight: Any, bias: Any = None, stride: Any = 1
 
 def conv_transpose_nd_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, stride: Any = 1,
                                padding: Any = 0, output_padding: Any = 0, groups: int = 1,
-                               dilation: Any = 1):
+                               dilation: Any = 1, *, needs_input_grad: Any = None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose_nd`; see
     :func:`conv_transpose2d_backward`.
 
@@ -465,7 +494,7 @@ def conv_transpose_nd_backward(grad_output: Any, input: Any, weight: Any, bias: 
     """
     ndim = np.ndim(weight) - 2
     return _conv_transpose_backward(f"conv_transpose{ndim}d", ndim, grad_output, input, weight, bias, stride,
-                                    padding, output_padding, groups, dilation)
+                                    padding, output_padding, groups, dilation, needs_input_grad)
 
 
 def conv_transpose1d(input, weight, bias=None, stride=1, padding=0, output_padding=0, groups=1, dilation=1):
@@ -538,7 +567,7 @@ def conv_transpose3d(input, weight, bias=None, stride=1, padding=0, output_paddi
 
 
 def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1):
+                              groups=1, dilation=1, *, needs_input_grad=None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose1d`; see
     :func:`conv_transpose2d_backward`.
 
@@ -546,11 +575,11 @@ def conv_transpose1d_backward(grad_output, input, weight, bias=None, stride=1, p
         TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
     """
     return _conv_transpose_backward("conv_transpose1d", 1, grad_output, input, weight, bias, stride, padding,
-                                    output_padding, groups, dilation)
+                                    output_padding, groups, dilation, needs_input_grad)
 
 
 def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1):
+                              groups=1, dilation=1, *, needs_input_grad=None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose2d`.
 
     ``grad_input`` is a convolution of the zero-padded ``grad_output`` with the same weight. The same
@@ -573,11 +602,11 @@ def conv_transpose2d_backward(grad_output, input, weight, bias=None, stride=1, p
                [4., 4.]]), array([9.]))
     """
     return _conv_transpose_backward("conv_transpose2d", 2, grad_output, input, weight, bias, stride, padding,
-                                    output_padding, groups, dilation)
+                                    output_padding, groups, dilation, needs_input_grad)
 
 
 def conv_transpose3d_backward(grad_output, input, weight, bias=None, stride=1, padding=0, output_padding=0,
-                              groups=1, dilation=1):
+                              groups=1, dilation=1, *, needs_input_grad=None):
     """Gradients ``(grad_input, grad_weight, grad_bias)`` of :func:`conv_transpose3d`; see
     :func:`conv_transpose2d_backward`.
 
@@ -585,4 +614,4 @@ def conv_transpose3d_backward(grad_output, input, weight, bias=None, stride=1, p
         TypeError, ValueError: as :func:`conv_transpose2d_backward` (example there).
     """
     return _conv_transpose_backward("conv_transpose3d", 3, grad_output, input, weight, bias, stride, padding,
-                                    output_padding, groups, dilation)
+                                    output_padding, groups, dilation, needs_input_grad)

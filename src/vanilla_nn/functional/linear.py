@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from ._args import as_float_array, check_grad_output_shape, result_dtype
+from ._dispatch import check_needs_input_grad
 
 __all__ = ["linear", "linear_backward"]
 
@@ -58,11 +59,12 @@ def linear(input: Any, weight: Any, bias: Any = None) -> np.ndarray:
     return y
 
 
-def linear_backward(grad_output: Any, input: Any, weight: Any,
-                    bias: Any = None) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+def linear_backward(grad_output: Any, input: Any, weight: Any, bias: Any = None, *,
+                    needs_input_grad: Any = None) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`linear`, each in its argument's dtype.
 
     ``grad_output`` has the output's shape ``(*, out)``; ``grad_bias`` is None when ``bias`` is None.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`linear`, and when ``grad_output`` is not a float array of shape
@@ -81,9 +83,14 @@ def linear_backward(grad_output: Any, input: Any, weight: Any,
     """
     x, w, b, dtype = _linear_args("linear", input, weight, bias)
     gy = check_grad_output_shape("linear", grad_output, x.shape[:-1] + (w.shape[0],)).astype(dtype, copy=False)
+    needs = check_needs_input_grad("linear", needs_input_grad, 3)
     rows_gy = gy.reshape(-1, w.shape[0])
-    rows_x = x.astype(dtype, copy=False).reshape(-1, w.shape[1])
-    grad_x = np.matmul(gy, w.astype(dtype, copy=False)).astype(x.dtype, copy=False)
-    grad_w = np.matmul(rows_gy.T, rows_x).astype(w.dtype, copy=False)
-    grad_b = None if b is None else rows_gy.sum(axis=0).astype(b.dtype, copy=False)
+    grad_x = grad_w = grad_b = None
+    if needs[0]:
+        grad_x = np.matmul(gy, w.astype(dtype, copy=False)).astype(x.dtype, copy=False)
+    if needs[1]:
+        rows_x = x.astype(dtype, copy=False).reshape(-1, w.shape[1])
+        grad_w = np.matmul(rows_gy.T, rows_x).astype(w.dtype, copy=False)
+    if needs[2] and b is not None:
+        grad_b = rows_gy.sum(axis=0).astype(b.dtype, copy=False)
     return grad_x, grad_w, grad_b

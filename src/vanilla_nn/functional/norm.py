@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ._args import as_float_array, check_bool, check_grad_output_shape, result_dtype
+from ._dispatch import check_needs_input_grad
 
 __all__ = ["batch_norm", "batch_norm_backward", "batch_norm_running_stats", "group_norm", "group_norm_backward",
            "layer_norm", "layer_norm_backward"]
@@ -202,11 +203,13 @@ def batch_norm_running_stats(input: Any, running_mean: Any, running_var: Any,
 
 def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running_var: Any, weight: Any = None,
                         bias: Any = None, training: bool = False, momentum: float = 0.1,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`batch_norm`, each in its argument's dtype.
 
     ``grad_weight``/``grad_bias`` are None when ``weight``/``bias`` is None. In training mode the batch
     statistics depend on the input, which adds the two mean terms of the formula in the module docstring.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`batch_norm`, and when ``grad_output`` is not a float array of
@@ -226,28 +229,37 @@ def batch_norm_backward(grad_output: Any, input: Any, running_mean: Any, running
     x, rm, rv, w, b, training, eps, dtype = _bn_args("batch_norm", input, running_mean, running_var, weight,
                                                      bias, training, momentum, eps)
     gy = check_grad_output_shape("batch_norm", grad_output, x.shape).astype(dtype, copy=False)
-    centred, inv_std = _statistics(x, rm, rv, training, eps, dtype)
+    needs = check_needs_input_grad("batch_norm", needs_input_grad, 3)
     axes = _reduce_axes(x)
     # Per channel, with d = x - mu, s = 1/std, w = 1 without weight, M values per channel:
     #   grad_b = sum(gy),  grad_w = s * sum(gy * d)
     #   training: grad_x = w s gy - (w s / M) sum(gy) - d * (w s^3 / M) sum(gy * d)
     #   eval:     grad_x = w s gy
     # so grad_x = k1 * gy + k2 * d + k3: two reductions and four passes, the products written into scratch.
-    scale = inv_std if w is None else inv_std * _per_channel(w.astype(dtype, copy=False), x.ndim)
-    sum_gy = gy.sum(axis=axes, keepdims=True) if training or b is not None else None
-    need_dot = training or w is not None
-    if need_dot:
+    grad_x = grad_w = grad_b = None
+    want_b, want_w = needs[2] and b is not None, needs[1] and w is not None
+    sum_gy = gy.sum(axis=axes, keepdims=True) if want_b or (needs[0] and training) else None
+    if want_b:
+        grad_b = sum_gy.reshape(-1).astype(b.dtype, copy=False)
+    if not (needs[0] or want_w):  # neither reads x - mu
+        return grad_x, grad_w, grad_b
+    centred, inv_std = _statistics(x, rm, rv, training, eps, dtype)
+    product = None
+    if want_w or (needs[0] and training):
         product = np.multiply(gy, centred)
         sum_gy_d = product.sum(axis=axes, keepdims=True)
-    grad_w = None if w is None else (sum_gy_d * inv_std).reshape(-1).astype(w.dtype, copy=False)
-    grad_b = None if b is None else sum_gy.reshape(-1).astype(b.dtype, copy=False)
-    grad_x = np.multiply(gy, scale, out=product if need_dot else None)
-    if training:
-        count = dtype.type(_values_per_channel(x))
-        centred *= -scale * inv_std * inv_std * sum_gy_d / count
-        centred -= scale * sum_gy / count
-        grad_x += centred
-    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
+    if want_w:
+        grad_w = (sum_gy_d * inv_std).reshape(-1).astype(w.dtype, copy=False)
+    if needs[0]:
+        scale = inv_std if w is None else inv_std * _per_channel(w.astype(dtype, copy=False), x.ndim)
+        grad_x = np.multiply(gy, scale, out=product)
+        if training:
+            count = dtype.type(_values_per_channel(x))
+            centred *= -scale * inv_std * inv_std * sum_gy_d / count
+            centred -= scale * sum_gy / count
+            grad_x += centred
+        grad_x = grad_x.astype(x.dtype, copy=False)
+    return grad_x, grad_w, grad_b
 
 
 # --- group norm and layer norm: statistics per sample over a group of values --------------------------------
@@ -330,11 +342,13 @@ def group_norm(input: Any, num_groups: int, weight: Any = None, bias: Any = None
 
 
 def group_norm_backward(grad_output: Any, input: Any, num_groups: int, weight: Any = None, bias: Any = None,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`group_norm`, each in its argument's dtype.
 
     ``grad_weight = sum(gy * x_hat)``, ``grad_bias = sum(gy)`` over batch and space per channel (None when
     the argument is None); ``grad_input`` by the row formula above, each row one sample's group.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`group_norm`, and when ``grad_output`` is not a float array of
@@ -353,19 +367,34 @@ def group_norm_backward(grad_output: Any, input: Any, num_groups: int, weight: A
     op = "group_norm"
     x, groups, w, b, eps, dtype = _group_norm_args(op, input, num_groups, weight, bias, eps)
     gy = check_grad_output_shape(op, grad_output, x.shape).astype(dtype, copy=False)
+    needs = check_needs_input_grad(op, needs_input_grad, 3)
     axes = (0, *range(2, x.ndim))
     if x.size == 0:
         zeros = np.zeros(x.shape[1], dtype)
-        return (np.zeros(x.shape, x.dtype), None if w is None else zeros.astype(w.dtype),
-                None if b is None else zeros.astype(b.dtype))
-    rows = (x.shape[0] * groups, -1)
+        return (np.zeros(x.shape, x.dtype) if needs[0] else None,
+                None if w is None or not needs[1] else zeros.astype(w.dtype),
+                None if b is None or not needs[2] else zeros.astype(b.dtype))
+    return _affine_rows_backward(gy, x, (x.shape[0] * groups, -1), axes, _per_channel, w, b, eps, dtype, needs)
+
+
+def _affine_rows_backward(gy: np.ndarray, x: np.ndarray, rows: tuple[int, int], axes: tuple[int, ...],
+                          per_channel: Any, w: np.ndarray | None, b: np.ndarray | None, eps: float,
+                          dtype: np.dtype, needs: tuple[bool, ...]):
+    """Group and layer norm's ``(grad_input, grad_weight, grad_bias)`` (those ``needs`` asks for) from the
+    rows ``x.reshape(rows)``; ``axes`` are summed for the affine gradients, ``per_channel(a, ndim)`` lays
+    ``w`` out against ``x``."""
+    grad_x = grad_w = grad_b = None
+    if needs[2] and b is not None:
+        grad_b = gy.sum(axis=axes).astype(b.dtype, copy=False)
+    if not (needs[0] or needs[1] and w is not None):  # neither reads x_hat
+        return grad_x, grad_w, grad_b
     x_hat2, inv_std = _row_normalise(x.reshape(rows), eps, dtype)
-    x_hat = x_hat2.reshape(x.shape)
-    grad_w = None if w is None else (gy * x_hat).sum(axis=axes).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=axes).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * _per_channel(w.astype(dtype, copy=False), x.ndim)
-    grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape)
-    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
+    if needs[1] and w is not None:
+        grad_w = (gy * x_hat2.reshape(x.shape)).sum(axis=axes).astype(w.dtype, copy=False)
+    if needs[0]:
+        g = gy if w is None else gy * per_channel(w.astype(dtype, copy=False), x.ndim)
+        grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape).astype(x.dtype, copy=False)
+    return grad_x, grad_w, grad_b
 
 
 def _layer_norm_args(op: str, input: Any, normalized_shape: Any, weight: Any, bias: Any, eps: Any):
@@ -430,11 +459,13 @@ def layer_norm(input: Any, normalized_shape: Any, weight: Any = None, bias: Any 
 
 
 def layer_norm_backward(grad_output: Any, input: Any, normalized_shape: Any, weight: Any = None, bias: Any = None,
-                        eps: float = 1e-5) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+                        eps: float = 1e-5, *, needs_input_grad: Any = None
+                        ) -> tuple[np.ndarray | None, np.ndarray | None, np.ndarray | None]:
     """``(grad_input, grad_weight, grad_bias)`` of :func:`layer_norm`, each in its argument's dtype.
 
     ``grad_weight = sum(gy * x_hat)``, ``grad_bias = sum(gy)`` over the leading dims (None when the argument
     is None); ``grad_input`` by the row formula above, each row one normalised slice.
+    ``needs_input_grad`` (three bools, default all True) skips the gradients not asked for: they are None.
 
     Raises:
         TypeError, ValueError: as :func:`layer_norm`, and when ``grad_output`` is not a float array of
@@ -450,15 +481,15 @@ def layer_norm_backward(grad_output: Any, input: Any, normalized_shape: Any, wei
     op = "layer_norm"
     x, shape, w, b, eps, dtype = _layer_norm_args(op, input, normalized_shape, weight, bias, eps)
     gy = check_grad_output_shape(op, grad_output, x.shape).astype(dtype, copy=False)
+    needs = check_needs_input_grad(op, needs_input_grad, 3)
     lead = tuple(range(x.ndim - len(shape)))
     if x.size == 0:
-        return (np.zeros(x.shape, x.dtype), None if w is None else np.zeros(shape, w.dtype),
-                None if b is None else np.zeros(shape, b.dtype))
-    rows = (-1, math.prod(shape))
-    x_hat2, inv_std = _row_normalise(x.reshape(rows), eps, dtype)
-    x_hat = x_hat2.reshape(x.shape)
-    grad_w = None if w is None else (gy * x_hat).sum(axis=lead).astype(w.dtype, copy=False)
-    grad_b = None if b is None else gy.sum(axis=lead).astype(b.dtype, copy=False)
-    g = gy if w is None else gy * w.astype(dtype, copy=False)
-    grad_x = _row_backward(g.reshape(rows), x_hat2, inv_std).reshape(x.shape)
-    return grad_x.astype(x.dtype, copy=False), grad_w, grad_b
+        return (np.zeros(x.shape, x.dtype) if needs[0] else None,
+                None if w is None or not needs[1] else np.zeros(shape, w.dtype),
+                None if b is None or not needs[2] else np.zeros(shape, b.dtype))
+    return _affine_rows_backward(gy, x, (-1, math.prod(shape)), lead, _trailing, w, b, eps, dtype, needs)
+
+
+def _trailing(a: np.ndarray, ndim: int) -> np.ndarray:
+    """Layer norm's ``w`` broadcasts against the trailing dims as it is."""
+    return a

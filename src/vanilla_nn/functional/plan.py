@@ -19,8 +19,10 @@ scratch of a box is at most the budget whatever the shape, except when one outpu
     >>> from vanilla_nn.functional.plan import ConvGeometry, plan_conv
     >>> g = ConvGeometry.of((8, 58, 58, 64), (64, 64, 3, 3), (1, 1), (1, 1), 1)  # ResNet layer 1, padded
     >>> p = plan_conv(g, np.float32)
-    >>> p.algorithm.value, p.input_grad.value
-    ('gemm', 'correlation')
+    >>> p.algorithm.value, p.input_grad.value, p.input_grad_plan.algorithm.value
+    ('gemm', 'correlation', 'gemm')
+    >>> plan_conv(g, np.float64).algorithm.value  # float32 too with WINOGRAD_F4_FLOAT32
+    'winograd_f4'
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from . import winograd
 from .workspace import get_workspace_limit
 
 # ----------------------------------------------------------------------------------------------------------
@@ -68,6 +71,55 @@ WEIGHT_GRAD_BLOCK_ELEMENTS = 1 << 18
 WINOGRAD_MIN_CHANNELS = 256
 WINOGRAD_ODD_OUTPUT = False
 
+# Winograd F(4x4, 3x3) (:mod:`.winograd`: 36 GEMMs on 6x6 tiles, 2.25 multiplies per output and channel pair
+# instead of 9 (F(2x2): 4), its transforms single GEMMs with Kronecker-product matrices). Measured with
+# ``python -m benchmarks.winograd --threads 1 --clock cpu`` (each algorithm forced on every 3x3 stride-1
+# correlation of the call, so in fwd+bwd also on the input gradient's flipped correlation where the plan takes
+# it: l1, l2, 32 ch), batch 8, ms of process CPU time (ratio to PyTorch in the same run), a busy shared machine
+# (load average 4-6 on 2 cores: every side ~2-3x slower than on the quiet machine; a first float32 run gave the
+# same ranking everywhere, times within 20%):
+#
+#   float32          pass     im2col GEMM    F(2x2)         F(4x4)         PyTorch
+#   l1  64 ch @56    fwd       75.7 (2.35)   100.2 (3.11)    44.4 (1.38)    32.2
+#                    fwd+bwd  211.9 (1.76)   265.4 (2.21)   156.6 (1.30)   120.3
+#   l2 128 ch @28    fwd       50.3 (1.43)    46.0 (1.30)    28.4 (0.81)    35.3
+#                    fwd+bwd  147.0 (1.29)   166.0 (1.46)   112.3 (0.99)   113.6
+#   l3 256 ch @14    fwd       36.7 (1.10)    26.9 (0.81)    26.9 (0.81)    33.2
+#                    fwd+bwd  118.8 (1.09)   106.0 (0.98)   111.3 (1.02)   108.7
+#   l4 512 ch @7     fwd       41.9 (0.82)    38.6 (0.75)    47.1 (0.92)    51.2
+#                    fwd+bwd  118.9 (0.74)   125.1 (0.78)   133.3 (0.83)   160.9
+#   32 ch @56        fwd       27.8 (2.89)    33.9 (3.53)    21.9 (2.28)     9.6
+#                    fwd+bwd   79.1 (2.00)   105.1 (2.65)    78.7 (1.99)    39.6
+#   float64
+#   l1  64 ch @56    fwd      150.8 (0.64)   227.7 (0.97)    91.1 (0.39)   234.3
+#                    fwd+bwd  419.5 (0.70)   653.6 (1.08)   368.9 (0.61)   602.9
+#   l2 128 ch @28    fwd       93.3 (0.60)   104.6 (0.68)    52.4 (0.34)   154.6
+#                    fwd+bwd  291.3 (0.76)   332.3 (0.86)   229.3 (0.60)   384.3
+#
+# Decision: F(4x4) from WINOGRAD_F4_MIN_CHANNELS (32, the narrowest measured; below it unmeasured) to below
+# WINOGRAD_MIN_CHANNELS, where it beats both others forward by 1.3-1.8x (l1, l2, 32 ch; float64 too) and pays in
+# the input gradient at l1 and l2 (at 32 ch the fwd+bwd is a tie). Not at l3: a tie with F(2x2), whose scratch and
+# transformed kernel are 16/36 the size (and 14x14 leaves 4x4 tiles overhanging by 31%). Not at l4: 7x7 overhangs
+# by 31% and the 36 transformed 512x512 kernels (38 MB) cost more than the GEMMs save; the im2col GEMM stays.
+# WINOGRAD_F4_MAX_WASTE keeps it off outputs its tiles overhang by more than 15% of the area (l1's input-gradient
+# correlation, 58x58 in 60x60, overhangs by 7%, l2's, 30x30 in 32x32, by 14%). A chunk holds about
+# WINOGRAD_F4_TILE_ROWS tiles in whole images: l1 forward (ms, images per chunk) 37 (1), 35 (2), 54 (8); l2 28
+# (1), 25 (2), 19 (8): the 36 GEMMs need rows, their operands the cache. Accuracy: :mod:`.winograd`, and
+# WINOGRAD_F4_FLOAT32 below.
+WINOGRAD_F4_MIN_CHANNELS = 32
+WINOGRAD_F4_MAX_WASTE = 0.15
+WINOGRAD_F4_TILE_ROWS = 512
+# float32: F(4x4)'s rounding error is ~3x the direct sum's (measured per layer in :mod:`.winograd`: 3e-6 against
+# 1e-6; its 36 products accumulate over C_in in float32 and the output transform, entries up to 8, cancels). Per
+# layer that is within the tests' 1e-5, but through a network it adds up: ResNet-50's float32 train-mode forward
+# (tests/models, 2 x 3 x 128 x 128, against torchvision in float64, tolerance 1e-4) has its largest error, in
+# layer4.2.bn1.running_var, at 6.3e-5 with the im2col GEMM and 1.03e-4 with F(4x4) (PyTorch's own float32
+# forward: 4.3e-5). So float32 keeps the im2col GEMM until that trade is decided; True adopts F(4x4) for
+# float32 as for float64 (whose error stays ~1e-14). What True buys (ResNet-18, batch 8, 3x224x224, 1 thread,
+# process CPU time, busy machine): inference 1240 -> 1162 ms (1.85x -> 1.73x PyTorch), training step 4025 ->
+# 3670 ms (1.80x -> 1.65x).
+WINOGRAD_F4_FLOAT32 = False
+
 # Stride-1 input gradient of an im2col layer: the correlation of the zero-padded grad_output with the
 # flipped, transposed kernel (one im2col GEMM with inner dimension T*C_out) against the GEMM ``gy @ W``
 # (inner dimension C_out) followed by T strided adds (col2im). The correlation pays when the GEMM has many
@@ -99,6 +151,7 @@ class Algorithm(enum.Enum):
     GEMM1X1 = "gemm1x1"                # every kernel size 1: the (subsampled) input is the im2col matrix
     DEPTHWISE = "depthwise"            # one input channel per group: a tap loop of multiply-adds
     WINOGRAD = "winograd"              # F(2x2, 3x3): 16 GEMMs on transformed tiles
+    WINOGRAD_F4 = "winograd_f4"        # F(4x4, 3x3): 36 GEMMs on transformed 6x6 tiles, GEMM transforms
     GEMM_CHANNELS_FIRST = "gemm_cf"    # few input channels: channels-first im2col, per image W @ cols
     GEMM_VIEW = "gemm_view"            # 1-d, undilated, one group: the im2col matrix is a view, one GEMM per phase
 
@@ -286,6 +339,26 @@ def winograd_fits(g: ConvGeometry, itemsize: int, workspace: int) -> bool:
             and _winograd_bytes_per_image(g, itemsize) + 16 * g.c_in * g.c_out * itemsize <= workspace)
 
 
+def winograd_f4_tiles(g: ConvGeometry) -> int:
+    """Tiles of one image in F(4x4, 3x3): ``ceil(OH / 4) * ceil(OW / 4)``."""
+    return math.prod(-(-o // 4) for o in g.out_spatial)
+
+
+def winograd_f4_fits(g: ConvGeometry, itemsize: int, workspace: int) -> bool:
+    """2-d, 3x3, stride 1, undilated, one group, ``WINOGRAD_F4_MIN_CHANNELS <= C < WINOGRAD_MIN_CHANNELS`` in and
+    out, tiles overhanging the output by at most ``WINOGRAD_F4_MAX_WASTE``, one image within the cap; float32
+    (``itemsize`` 4) only when ``WINOGRAD_F4_FLOAT32``."""
+    if not ((itemsize != 4 or WINOGRAD_F4_FLOAT32) and len(g.kernel) == 2 and g.kernel == (3, 3)
+            and g.stride == (1, 1) and g.dilation == (1, 1)
+            and g.groups == 1 and min(g.c_in, g.c_out) >= WINOGRAD_F4_MIN_CHANNELS
+            and max(g.c_in, g.c_out) < WINOGRAD_MIN_CHANNELS and g.positions > 0):
+        return False
+    waste = 16 * winograd_f4_tiles(g) / g.positions - 1
+    per_image = winograd.workspace_per_image_f4(g.frame, g.c_in, g.c_out, itemsize)
+    return waste <= WINOGRAD_F4_MAX_WASTE and per_image + winograd.kernel_bytes_f4(g.c_in, g.c_out, itemsize) \
+        <= workspace
+
+
 def choose_algorithm(g: ConvGeometry, itemsize: int, workspace: int) -> Algorithm:
     if _depthwise(g):
         return Algorithm.DEPTHWISE
@@ -293,6 +366,8 @@ def choose_algorithm(g: ConvGeometry, itemsize: int, workspace: int) -> Algorith
         return Algorithm.GEMM1X1
     if winograd_fits(g, itemsize, workspace):
         return Algorithm.WINOGRAD
+    if winograd_f4_fits(g, itemsize, workspace):
+        return Algorithm.WINOGRAD_F4
     if g.groups == 1 and g.c_in <= CHANNELS_FIRST_MAX_CHANNELS:
         return Algorithm.GEMM_CHANNELS_FIRST
     if len(g.kernel) == 1 and g.dilation == (1,) and g.groups == 1:
@@ -344,6 +419,11 @@ def plan_conv(geometry: ConvGeometry, dtype, layout: Layout = Layout.CHANNELS_LA
         # weight gradient: im2col rows plus a copy of grad_output's rows; two weight-sized accumulators
         weight = Chunking.fit(grid, window + g.c_out * item, _budget(workspace, 2 * weight_bytes))
         inputs = Chunking.fit(grid, window + g.c_out * item, _budget(workspace, weight_bytes))
+    if algorithm == Algorithm.WINOGRAD_F4:  # whole images, about WINOGRAD_F4_TILE_ROWS tiles, within the cap
+        per_image = winograd.workspace_per_image_f4(g.frame, g.c_in, g.c_out, item)
+        fit = (workspace - winograd.kernel_bytes_f4(g.c_in, g.c_out, item)) // per_image
+        images = max(1, min(g.batch, fit, WINOGRAD_F4_TILE_ROWS // winograd_f4_tiles(g)))
+        forward = Chunking(grid, 0, images, per_image)
     input_grad, inner = _input_grad(g, dtype, algorithm, workspace, _adjoint)
     if algorithm == Algorithm.GEMM_CHANNELS_FIRST and input_grad == InputGrad.SCATTER:
         input_grad = InputGrad.CHANNELS_FIRST_SCATTER

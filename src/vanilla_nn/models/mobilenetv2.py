@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..nn.fusion import add_residual
 from ..nn.module import check_dtype
 from ._common import _inference_on_arrays, _no_weights
 
@@ -83,7 +84,7 @@ class InvertedResidual(nn.Module):
 
     def forward(self, x: Any) -> Any:
         if self.use_res_connect:
-            return x + self.conv(x)
+            return add_residual(self.conv(x), x)  # x + conv(x), in place on conv's output without gradients
         return self.conv(x)
 
 

@@ -25,6 +25,7 @@ import numpy as np
 
 from .. import functional as F
 from .. import nn
+from ..nn.fusion import add_relu, conv_bn_act
 from ..nn.module import check_dtype
 from ._common import _inference_on_arrays, _no_weights
 
@@ -59,13 +60,14 @@ class BasicBlock(nn.Module):
         self.stride = stride
 
     def forward(self, x: Any) -> Any:
+        """``relu(bn2(conv2(relu(bn1(conv1(x))))) + identity)``; each conv + batch norm folded into one
+        convolution in eval mode without gradients (:mod:`vanilla_nn.nn.fusion`)."""
         identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.bn2(self.conv2(out))
+        out = conv_bn_act(x, self.conv1, self.bn1, self.relu)
+        out = conv_bn_act(out, self.conv2, self.bn2)
         if self.downsample is not None:
             identity = self.downsample(x)
-        out = out + identity
-        return self.relu(out)
+        return add_relu(out, identity, self.relu, x)
 
 
 class Bottleneck(nn.Module):
@@ -88,14 +90,14 @@ class Bottleneck(nn.Module):
         self.stride = stride
 
     def forward(self, x: Any) -> Any:
+        """As :meth:`BasicBlock.forward`, with three convolutions."""
         identity = x
-        out = self.relu(self.bn1(self.conv1(x)))
-        out = self.relu(self.bn2(self.conv2(out)))
-        out = self.bn3(self.conv3(out))
+        out = conv_bn_act(x, self.conv1, self.bn1, self.relu)
+        out = conv_bn_act(out, self.conv2, self.bn2, self.relu)
+        out = conv_bn_act(out, self.conv3, self.bn3)
         if self.downsample is not None:
             identity = self.downsample(x)
-        out = out + identity
-        return self.relu(out)
+        return add_relu(out, identity, self.relu, x)
 
 
 def _positive(value: Any, name: str) -> int:
@@ -175,7 +177,7 @@ class ResNet(nn.Module):
         return _inference_on_arrays(self._forward_impl, x)
 
     def _forward_impl(self, x: Any) -> Any:
-        x = self.maxpool(self.relu(self.bn1(self.conv1(x))))
+        x = self.maxpool(conv_bn_act(x, self.conv1, self.bn1, self.relu))
         x = self.layer4(self.layer3(self.layer2(self.layer1(x))))
         x = self.avgpool(x)
         x = F.flatten(x, 1)

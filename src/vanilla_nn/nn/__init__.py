@@ -4,7 +4,7 @@
 gradient with respect to the input and accumulates parameter gradients into ``Parameter.grad``.
 """
 
-from . import init, utils
+from . import fusion, init, utils
 from .activation import GELU, Hardswish, LeakyReLU, LogSoftmax, ReLU, ReLU6, Sigmoid, SiLU, Softmax, Tanh
 from .conv import Conv1d, Conv2d, Conv3d, ConvTranspose1d, ConvTranspose2d, ConvTranspose3d
 from .dropout import Dropout, Dropout2d
@@ -34,7 +34,7 @@ from .serialization import load, save
 from .upsample import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
-    "init", "utils", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
+    "init", "utils", "fusion", "manual_seed", "Module", "Parameter", "Sequential", "IncompatibleKeys",
     "Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d",
     "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d", "AdaptiveAvgPool2d",
     "AdaptiveAvgPool1d", "AdaptiveAvgPool3d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",

@@ -382,6 +382,12 @@ class Sequential(Module):
         return self
 
     def forward(self, input: np.ndarray) -> np.ndarray:
+        """The modules in order. Without gradients, a conv -> eval-mode batch norm (-> ReLU/ReLU6) runs as one
+        convolution with the batch norm folded in (:mod:`vanilla_nn.nn.fusion`)."""
+        if not is_grad_enabled():
+            from .fusion import sequential_forward  # fusion imports the layers, which import this module
+
+            return sequential_forward(list(self), input)
         for module in self:
             input = module(input)
         return input

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
+from ..autograd.engine import is_grad_enabled
 from ..autograd.function import FunctionalCall
 from ..autograd.tensor import Tensor
 from ..functional._args import check_bool
@@ -64,6 +65,9 @@ class _MaxPoolNd(Module):
         """``(N, C, *S)`` -> ``(N, C, *O)``, or ``(output, indices)`` with ``return_indices``."""
         if on_tape(input):
             return getattr(F, f"max_pool{self.ndim}d")(input, *self._args(), self.return_indices)
+        if not is_grad_enabled() and not self.return_indices:  # inference: the maxima alone, no argmax
+            self._save(None)
+            return getattr(F, f"max_pool{self.ndim}d")(input, *self._args())
         output, saved = max_pool_forward_saving(input, *self._args(), ndim=self.ndim)
         self._save(saved)
         if self.return_indices:

@@ -1,7 +1,9 @@
-"""Gradient clipping with ``torch.nn.utils``' rules: ``clip_grad_norm_`` and ``clip_grad_value_``.
+"""Gradient clipping with ``torch.nn.utils``' rules: ``clip_grad_norm_`` and ``clip_grad_value_``; and the
+eval-mode conv + batch norm fusion of :mod:`vanilla_nn.nn.fusion` (``fuse_conv_bn_eval``,
+``fuse_conv_bn_weights``, the ``fold_batch_norm`` switch).
 
-Both act in place on the ``.grad`` arrays of the given parameters (their trailing underscore says so);
-parameters whose ``grad`` is None are skipped.
+The clipping functions act in place on the ``.grad`` arrays of the given parameters (their trailing underscore
+says so); parameters whose ``grad`` is None are skipped.
 """
 
 from __future__ import annotations
@@ -13,7 +15,10 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["clip_grad_norm_", "clip_grad_value_"]
+from .fusion import fold_batch_norm, fuse_conv_bn_eval, fuse_conv_bn_weights, is_folding_enabled
+
+__all__ = ["clip_grad_norm_", "clip_grad_value_", "fuse_conv_bn_eval", "fuse_conv_bn_weights", "fold_batch_norm",
+           "is_folding_enabled"]
 
 
 def _grads(parameters: Any) -> list[np.ndarray]:
