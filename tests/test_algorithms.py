@@ -83,15 +83,14 @@ CASES = [
      ["_gemm_cf_forward", "_gemm_cf_input_grad"]),
     ("conv3d", 1, 2, 3, (5, 6, 4), (3, 2, 3), {"padding": (1, 0, 1), "stride": (1, 2, 1)}, "contiguous",
      ("gemm_cf", "scatter_cf"), ["_gemm_cf_forward", "_gemm_cf_input_grad", "_gemm_cf_weight_grad"]),
-    # gemm1x1: stride 1 (no copy), stride 2, padding, groups, rank 1 and 3; stride 1: the input gradient of
-    # grad_output in planes one batched GEMM on the planes in place, the weight gradient one GEMM per image in
-    # either memory order
+    # gemm1x1: stride 1 (no copy), stride 2, padding, groups, rank 1 and 3; stride 1: the weight gradient one GEMM
+    # per image in either memory order
     ("conv2d", 2, 5, 7, (6, 5), (1, 1), {}, "contiguous", ("gemm1x1", "gemm1x1"),
-     ["_gemm1x1_forward", "_gemm1x1_input_grad_planes", "_gemm1x1_weight_grad_images"]),
+     ["_gemm1x1_forward", "_gemm1x1_input_grad", "_gemm1x1_weight_grad_images"]),
     ("conv2d", 2, 5, 7, (6, 5), (1, 1), {"padding": 1}, "channels_last", ("gemm1x1", "gemm1x1"),
      ["_gemm1x1_forward", "_gemm1x1_input_grad", "_gemm1x1_weight_grad_images"]),
     ("conv1d", 3, 4, 6, (9,), (1,), {}, "contiguous", ("gemm1x1", "gemm1x1"),
-     ["_gemm1x1_forward", "_gemm1x1_input_grad_planes", "_gemm1x1_weight_grad_images"]),
+     ["_gemm1x1_forward", "_gemm1x1_input_grad", "_gemm1x1_weight_grad_images"]),
     ("conv2d", 2, 5, 7, (7, 6), (1, 1), {"stride": 2}, "strided", ("gemm1x1", "gemm1x1"), ["_gemm1x1_input_grad"]),
     ("conv2d", 2, 4, 6, (5, 5), (1, 1), {"padding": 1, "groups": 2}, "channels_last", ("gemm1x1", "gemm1x1"),
      ["_gemm1x1_forward"]),

@@ -524,11 +524,6 @@ def _image_matrices(a: np.ndarray) -> np.ndarray | None:
     return m
 
 
-def _planes_first(m: np.ndarray) -> bool:
-    """Whether ``(N, C, P)`` matrices are stored as planes (unit stride along ``P``)."""
-    return m.shape[2] > 1 and m.strides[2] == m.dtype.itemsize
-
-
 def _gemm1x1_forward(plan: ConvPlan, xp: np.ndarray, w: np.ndarray, b: np.ndarray | None = None
                      ) -> tuple[np.ndarray, None]:
     g = plan.geometry
@@ -582,20 +577,8 @@ def _gemm1x1_weight_grad_images(plan: ConvPlan, x_m: np.ndarray, gy_m: np.ndarra
     return grad.reshape(g.c_out, g.c_in, *g.kernel)
 
 
-def _gemm1x1_input_grad_planes(plan: ConvPlan, gy_m: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """Stride 1, one group, ``gy`` in planes ``(N, C_out, P)``: ``grad_x_n = W^T (C_in, C_out) @ gy_n``, one
-    batched GEMM writing input planes (no transposing copy of ``gy`` into rows)."""
-    g = plan.geometry
-    grad = np.matmul(w.reshape(g.c_out, g.c_in).T, gy_m)
-    return channels_last(grad.reshape(g.batch, g.c_in, *g.frame))
-
-
 def _gemm1x1_input_grad(plan: ConvPlan, gy: np.ndarray, w: np.ndarray) -> np.ndarray:
     g = plan.geometry
-    if g.groups == 1 and tuple(g.frame) == tuple(g.out_spatial):
-        gy_m = _image_matrices(gy)
-        if gy_m is not None and _planes_first(gy_m):
-            return _gemm1x1_input_grad_planes(plan, gy_m, w)
     w_cols = _weight_cols(w, g.groups)
     whole = tuple(g.frame) == tuple(g.out_spatial)  # stride 1 and nothing left over: the GEMM is the frame
     frame = (np.empty if whole else np.zeros)((g.batch, *g.frame, g.c_in), dtype=plan.dtype)

@@ -133,11 +133,13 @@ CORRELATION_MIN_ROWS_PER_CHANNEL = 16
 # im2col matrix is a strided view of the padded input that BLAS reads in place. G GEMMs, no im2col copy, no
 # scratch. Measured on the benchmark's conv1d (8 x 64 x 4096, k3, pad 1, one thread, shared machine under load,
 # CPU ms, PyTorch in the same run in brackets): forward im2col GEMM 56 [39], views 44 [43]; backward 105 [72], 96 [76].
-# 1x1 at stride 1, one group (no threshold: the kernels follow the operands' memory order at run time): input or
-# grad_output in channel planes goes through batched GEMMs on the planes in place instead of a transposing copy
-# into channels-last rows, and the weight gradient is one GEMM per image in either order. Measured (one thread,
-# shared machine, CPU ms, forward / backward, planes in and out): 8x16->96 @112: 32 / 36 rows, 23 / 22 planes;
-# 8x64->128 @56: 14 / 47, 9 / 19; channels-last in and out unchanged (14 / 28, 13 / 25).
+# 1x1 weight gradient at stride 1, one group (no threshold): one GEMM per image, gy_n (C_out, P) @ x_n^T, each
+# operand read in place in whichever memory order it has (BLAS takes either orientation), instead of copying
+# grad_output's rows box by box. Measured (one thread, shared machine, CPU ms, whole backward): 8x16->96 @112,
+# planes: 36 -> 22; 8x64->128 @56, planes: 47 -> 19; channels-last unchanged (28 -> 25). Keeping the forward's
+# and the input gradient's outputs in planes as well (batched GEMMs on planes) was faster per layer but turned
+# MobileNetV2's small-plane depthwise layers (14x14, 960 channels) onto the flat loop, slower there than the
+# channels-last tap loop: its training step went from 2.9 to 3.8 s, so those outputs stay channels-last rows.
 # Few input channels (the 7x7 stride-2 first layer with 3 channels): a channels-last im2col copies runs of
 # C_in floats (12 bytes), far too short for a streaming copy, while a channels-first im2col copies runs of
 # whole output rows. Below this many input channels per group the channels-first GEMM is used.
