@@ -139,7 +139,8 @@ CORRELATION_MIN_ROWS_PER_CHANNEL = 16
 # planes: 36 -> 22; 8x64->128 @56, planes: 47 -> 19; channels-last unchanged (28 -> 25). Keeping the forward's
 # and the input gradient's outputs in planes as well (batched GEMMs on planes) was faster per layer but turned
 # MobileNetV2's small-plane depthwise layers (14x14, 960 channels) onto the flat loop, slower there than the
-# channels-last tap loop: its training step went from 2.9 to 3.8 s, so those outputs stay channels-last rows.
+# channels-last tap loop, and sent planar gradients into its channels-last backward: the one-thread training
+# step took 3.4-3.8 s with plane outputs against 3.0 s without, so those outputs stay channels-last rows.
 # Few input channels (the 7x7 stride-2 first layer with 3 channels): a channels-last im2col copies runs of
 # C_in floats (12 bytes), far too short for a streaming copy, while a channels-first im2col copies runs of
 # whole output rows. Below this many input channels per group the channels-first GEMM is used.
