@@ -117,18 +117,46 @@ def _first_valid_tap(spec: PoolSpec) -> np.ndarray:
 
 
 def _max_and_argmax(x: np.ndarray, spec: PoolSpec) -> tuple[np.ndarray, np.ndarray]:
-    """Window maxima ``(N, C, *O)`` and their flat tap index for a batched input, PyTorch's tie rules."""
-    xp = np.pad(x, ((0, 0), (0, 0), *spec.pads), constant_values=-np.inf)
-    shape = x.shape[:2] + spec.out_spatial
-    best = np.full(shape, -np.inf, dtype=x.dtype)
-    index = np.array(np.broadcast_to(_first_valid_tap(spec), shape))
-    with np.errstate(invalid="ignore"):
-        for t, tap in enumerate(_taps(spec.kernel)):
-            values = xp[(slice(None), slice(None), *tap_slices(tap, spec.stride, spec.dilation, spec.out_spatial))]
-            better = (values > best) | np.isnan(values)
-            np.copyto(best, values, where=better)
-            index[better] = t
-    return best, index
+    """Window maxima ``(N, C, *O)`` and their flat tap index for a batched input, PyTorch's tie rules: the first
+    maximum in tap order over the cells inside the input, and a NaN wins (the last NaN, as PyTorch's
+    ``val > max || isnan(val)`` scan keeps it).
+
+    Channels-last, as :func:`_max_only`: one copy into a ``-inf`` frame ``(N, *frame, C)``, the maxima by one
+    ``np.maximum`` per tap, then the index by one comparison ``values == best`` per tap taken in reverse order (so
+    the first equal tap is written last); windows whose maximum is ``-inf`` keep their first inside tap (the
+    padding reads ``-inf`` too). An input with a NaN takes the scan ``values > best or isnan(values)`` instead.
+    The index is the smallest unsigned type that holds the kernel's size; both results are ``(N, C, *O)`` views
+    of channels-last memory. ResNet-18's max pool (8 x 64 x 112 x 112, 1 thread, CPU time): 149 ms here against 487 ms
+    with the channels-first scan it replaced (which kept an int64 index).
+    """
+    n, c = x.shape[:2]
+    frame = np.full((n, *spec.frame, c), -np.inf, dtype=x.dtype)
+    inside = tuple(slice(p, p + size) for p, size in zip(spec.padding, spec.in_spatial))
+    frame[(slice(None), *inside, slice(None))] = np.moveaxis(x, 1, -1)
+    windows = [frame[(slice(None), *tap_slices(tap, spec.stride, spec.dilation, spec.out_spatial), slice(None))]
+               for tap in _taps(spec.kernel)]
+    shape = (n, *spec.out_spatial, c)
+    first_inside = _first_valid_tap(spec)[..., None]
+    index = np.empty(shape, dtype=np.min_scalar_type(len(windows)))
+    chosen = np.empty(shape, dtype=bool)
+    if np.isnan(x).any():
+        best = np.full(shape, -np.inf, dtype=x.dtype)
+        index[...] = first_inside
+        for t, values in enumerate(windows):
+            np.greater(values, best, out=chosen)
+            chosen |= np.isnan(values)
+            np.copyto(best, values, where=chosen)
+            np.copyto(index, t, where=chosen, casting="unsafe")
+    else:
+        best = windows[0].copy()
+        for values in windows[1:]:
+            np.maximum(best, values, out=best)
+        for t in range(len(windows) - 1, -1, -1):
+            np.equal(windows[t], best, out=chosen)
+            np.copyto(index, t, where=chosen, casting="unsafe")
+        np.equal(best, -np.inf, out=chosen)
+        np.copyto(index, np.broadcast_to(first_inside, shape), where=chosen, casting="unsafe")
+    return np.moveaxis(best, -1, 1), np.moveaxis(index, -1, 1)
 
 
 def _max_only(x: np.ndarray, spec: PoolSpec) -> np.ndarray:
@@ -158,7 +186,8 @@ class MaxPoolSaved:
     """What a max pooling's backward needs, kept by its forward: the spec and each window's argmax.
 
     ``argmax`` is ``(N, C, *O)`` (batched even for an unbatched input), the flat index (C order over the
-    kernel) of the winning tap of each window; ``dtype`` is the input's.
+    kernel) of the winning tap of each window, in the smallest unsigned type that holds the kernel's size;
+    ``dtype`` is the input's.
     """
 
     op: str
