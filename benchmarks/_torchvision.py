@@ -1,9 +1,10 @@
-"""``torchvision`` on the CPU build of torch, for the network benchmark (a copy of the tests' shim in conftest.py).
+"""``torchvision`` on the CPU build of torch, for the network benchmark and the tests (tests/conftest.py).
 
 The torchvision wheel matching torch 2.13 is built against the CUDA torch; on the CPU build its compiled ops do
 not load and ``import torchvision`` stops with "operator torchvision::nms does not exist". The model
 definitions are pure Python and need none of those ops, so the missing operator schemas are declared (no
-kernels) with ``torch.library`` and the import is retried. Benchmarks only: the library never imports torchvision.
+kernels) with ``torch.library`` and the import is retried. Benchmarks and tests only: the library never imports
+torchvision.
 """
 
 from __future__ import annotations
