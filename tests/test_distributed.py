@@ -40,22 +40,23 @@ def run_mpi(*args: str, timeout: float = 120, **extra_env: str) -> subprocess.Co
                           capture_output=True, text=True, timeout=timeout, env=env, cwd=HERE)
 
 
-@pytest.fixture(scope="module")
-def equivalence(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist") / "equivalence.npz"
-    result = run_mpi("equivalence", str(out))
+def run_worker_archive(kind: str, tmp_path_factory) -> dict[str, np.ndarray]:
+    """Run the worker's ``kind`` on 2 ranks and read the archive rank 0 wrote."""
+    out = tmp_path_factory.mktemp("dist") / f"{kind}.npz"
+    result = run_mpi(kind, str(out))
     assert result.returncode == 0, result.stderr
     with np.load(out, allow_pickle=False) as archive:
         return dict(archive)
+
+
+@pytest.fixture(scope="module")
+def equivalence(tmp_path_factory):
+    return run_worker_archive("equivalence", tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
 def collectives(tmp_path_factory):
-    out = tmp_path_factory.mktemp("dist") / "collectives.npz"
-    result = run_mpi("collectives", str(out))
-    assert result.returncode == 0, result.stderr
-    with np.load(out, allow_pickle=False) as archive:
-        return dict(archive)
+    return run_worker_archive("collectives", tmp_path_factory)
 
 
 def _text(rows: np.ndarray) -> list[str]:
