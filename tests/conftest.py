@@ -21,15 +21,10 @@ def import_torchvision():
     """``torchvision``, importable on the CPU build of torch; skips the test when torch or torchvision is not
     installed."""
     import importlib.util
-    import sys
-    from pathlib import Path
 
     pytest.importorskip("torch")
     if importlib.util.find_spec("torchvision") is None:
         pytest.skip("torchvision is not installed (the test extra has it)")
-    root = str(Path(__file__).resolve().parents[1])
-    if root not in sys.path:
-        sys.path.insert(0, root)
     from benchmarks._torchvision import import_torchvision as shim
 
     return shim()

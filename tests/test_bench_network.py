@@ -1,15 +1,8 @@
 """The network benchmark's profiler (benchmarks/network.py): its bookkeeping, at a tiny size. No timing asserted."""
 
-import sys
-from pathlib import Path
-
 import numpy as np
 
-ROOT = Path(__file__).resolve().parents[1]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from benchmarks import network  # noqa: E402
+from benchmarks import network
 
 
 def test_profile_accounts_for_every_op_and_sums_to_the_step() -> None:

@@ -4,14 +4,13 @@ every op stays under the cap plus the returned arrays plus one padded copy of th
 
 from __future__ import annotations
 
-import tracemalloc
-
 import numpy as np
 import pytest
 from checks import with_layout
 from oracle_torch import torch_conv
 
 import vanilla_nn.functional as F
+from benchmarks.harness import peak_extra_bytes
 from vanilla_nn.functional import plan as P
 from vanilla_nn.functional.workspace import DEFAULT_WORKSPACE_LIMIT
 
@@ -95,16 +94,9 @@ def _owned_bytes(arrays) -> int:
 
 def _peak_scratch(fn):
     """``(peak bytes above the start minus what the result keeps alive, result)`` of one call, by tracemalloc."""
-    tracemalloc.start()
-    try:
-        tracemalloc.reset_peak()
-        base, _ = tracemalloc.get_traced_memory()
-        result = fn()
-        _, peak = tracemalloc.get_traced_memory()
-    finally:
-        tracemalloc.stop()
+    peak, result = peak_extra_bytes(fn)
     arrays = result if isinstance(result, tuple) else (result,)
-    return peak - base - _owned_bytes(arrays), result
+    return peak - _owned_bytes(arrays), result
 
 
 # (op, x shape, w shape, options, cap): each defeats the old row-at-least chunking or a full-size temporary
